@@ -1,0 +1,7 @@
+"""`python -m gan_tf ...` runs the command line (see gan_tf/cli.py)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

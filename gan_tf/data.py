@@ -1,0 +1,189 @@
+"""Image data for the GANs: find MNIST / Fashion-MNIST on disk, check it, and batch it with tf.data.
+
+Look-up order for a dataset's four IDX files (taught in notebooks/02_dcgan_mnist.ipynb):
+
+1. the ``data_dir`` argument,
+2. the ``GAN_TF_DATA_DIR`` environment variable,
+3. the repository's ``data/`` folder,
+
+each holding ``mnist/`` and ``fashion-mnist/`` sub-folders with the standard
+``train-images-idx3-ubyte.gz`` (and ``.gz``-less) files. Only when none of them has the
+files does it fall back to Keras' download, which needs the internet.
+"""
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+DATA_ENV = "GAN_TF_DATA_DIR"
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+# Dataset name -> folder name on disk (the folders follow the upstream projects' spelling).
+FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+FILE_STEMS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IMAGE_SHAPE = (28, 28)
+NUM_CLASSES = 10
+
+# IDX magic numbers: two zero bytes, a type code (0x08 = unsigned byte), the number of dims.
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+
+
+class DataError(Exception):
+    """A dataset is missing, damaged or not what gan_tf expects. The message says how to fix it."""
+
+
+def canonical_name(dataset):
+    """'fashion-mnist' and 'Fashion_MNIST' both mean 'fashion_mnist'."""
+    name = str(dataset).strip().lower().replace("-", "_")
+    if name not in FOLDERS:
+        raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(FOLDERS)}")
+    return name
+
+
+def candidate_dirs(data_dir=None):
+    """The folders searched for data, in order (duplicates and unset settings left out)."""
+    found = []
+    for d in (data_dir, os.environ.get(DATA_ENV), REPO_DATA_DIR):
+        if d and Path(d).expanduser() not in found:
+            found.append(Path(d).expanduser())
+    return found
+
+
+def _find_file(folder, stem):
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_idx(path, magic, item_shape):
+    """Read one IDX file into a uint8 array, checking its header against its length."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # gzip raises these on truncated or non-gzip files
+        raise DataError(f"{path} cannot be read ({e}). Delete it and copy the file again.") from e
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is too short to be an IDX file ({len(raw)} bytes). "
+                        "Delete it and copy the file again.")
+    (found_magic,) = struct.unpack(">I", raw[:4])
+    if found_magic != magic:
+        raise DataError(f"{path} has magic number {found_magic:#010x}, expected {magic:#010x}: "
+                        "it is not the IDX file its name says (images and labels swapped?).")
+    dims = struct.unpack(">" + "I" * ndim, raw[4:header])
+    if tuple(dims[1:]) != tuple(item_shape):
+        raise DataError(f"{path} holds items of shape {tuple(dims[1:])}, expected {item_shape}.")
+    expected = header + int(np.prod(dims))
+    if len(raw) != expected:
+        raise DataError(f"{path} has {len(raw)} bytes but its header promises {expected}: "
+                        "the file is truncated or padded. Delete it and copy the file again.")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def read_split(folder, split):
+    """Images (N, 28, 28, 1) uint8 and labels (N,) uint8 of one split from one folder."""
+    folder = Path(folder)
+    image_stem, label_stem = FILE_STEMS[split]
+    image_path, label_path = _find_file(folder, image_stem), _find_file(folder, label_stem)
+    if image_path is None or label_path is None:
+        missing = [s for s, p in ((image_stem, image_path), (label_stem, label_path)) if p is None]
+        raise DataError(f"{folder} lacks {' and '.join(m + '(.gz)' for m in missing)}.")
+    images = read_idx(image_path, IMAGES_MAGIC, IMAGE_SHAPE)
+    labels = read_idx(label_path, LABELS_MAGIC, ())
+    if len(images) != len(labels):
+        raise DataError(f"{image_path} has {len(images)} images but {label_path} has "
+                        f"{len(labels)} labels; the two files are from different releases.")
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise DataError(f"{label_path} has label {labels.max()}; labels must be 0-9.")
+    return images[..., None], labels
+
+
+def _download(name, split):
+    """Keras' own download (needs the internet); cached by Keras under ~/.keras/datasets."""
+    import keras
+
+    loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
+    train, test = loader.load_data()
+    images, labels = train if split == "train" else test
+    return images[..., None].astype(np.uint8), labels.astype(np.uint8)
+
+
+def load(dataset="mnist", split="train", data_dir=None, download=True):
+    """Return ``(images, labels)`` as uint8 arrays of shape (N, 28, 28, 1) and (N,).
+
+    Searches ``data_dir``, then ``$GAN_TF_DATA_DIR``, then the repo's ``data/``; a folder that
+    has the files but holds damaged ones is an error (never silently skipped). With nothing
+    on disk and ``download=True`` it asks Keras to download the data.
+    """
+    name = canonical_name(dataset)
+    if split not in FILE_STEMS:
+        raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
+    searched = []
+    for root in candidate_dirs(data_dir):
+        folder = root / FOLDERS[name]
+        searched.append(folder)
+        if _find_file(folder, FILE_STEMS[split][0]) or _find_file(folder, FILE_STEMS[split][1]):
+            return read_split(folder, split)
+    failure = "download not tried (download=False)"
+    if download:
+        try:
+            return _download(name, split)
+        except Exception as e:  # no internet, proxy, disk full, ...: all end in the advice below
+            failure = f"download failed: {type(e).__name__}: {e}"
+    where = "\n".join(f"  - {p}" for p in searched)
+    raise DataError(
+        f"no {name} data found. Searched:\n{where}\nand {failure}.\n"
+        f"Fix: put the four {FOLDERS[name]} files ({', '.join(FILE_STEMS['train'] + FILE_STEMS['test'])}, "
+        f"gzipped or not) in <DIR>/{FOLDERS[name]}/ and pass data_dir=<DIR> "
+        f"(CLI: --data-dir <DIR>) or set {DATA_ENV}=<DIR>."
+    )
+
+
+def make_dataset(images, labels=None, batch_size=256, shuffle=True, seed=0):
+    """A tf.data pipeline of float32 images in [-1, 1] (and labels, if given).
+
+    Batches have a fixed shape (the last, partial batch is dropped) so that a
+    ``tf.function`` training step traces once. Reshuffles every epoch from ``seed``.
+    """
+    import tensorflow as tf
+
+    if len(images) < batch_size:
+        raise DataError(f"batch size {batch_size} is larger than the {len(images)} images; "
+                        "use a smaller batch size or more images.")
+    tensors = images if labels is None else (images, labels)
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+
+    def scale(x, *y):
+        x = tf.cast(x, tf.float32) / 127.5 - 1.0
+        return (x, *y) if y else x
+
+    ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def load_dataset(dataset="mnist", split="train", batch_size=256, limit=None, shuffle=True,
+                 seed=0, data_dir=None, with_labels=False, download=True):
+    """Load from disk and batch: the one call the training loop and notebooks use.
+
+    ``limit`` keeps the first N images (quick runs). Returns the ``tf.data.Dataset``.
+    """
+    images, labels = load(dataset, split, data_dir=data_dir, download=download)
+    if limit is not None:
+        if limit < 1:
+            raise DataError(f"limit must be at least 1, got {limit}")
+        images, labels = images[:limit], labels[:limit]
+    return make_dataset(images, labels if with_labels else None, batch_size, shuffle, seed)

@@ -1,0 +1,260 @@
+"""The training loop: train a GAN into a run directory, resumably (notebooks/02_dcgan_mnist.ipynb).
+
+A run directory DIR holds everything a run produces:
+
+    DIR/config.json            the settings (checked when a run is resumed)
+    DIR/history.csv            one row per epoch: epoch, d_loss, g_loss, seconds, images_per_second
+    DIR/samples/epoch_001.png  a grid from a fixed latent batch after every epoch
+    DIR/checkpoints/           tf.train.CheckpointManager state, saved after every epoch
+    DIR/tensorboard/           scalars and sample grids for TensorBoard
+    DIR/progress.gif           the grids as an animation (at the end)
+    DIR/generator.keras        the trained generator (at the end)
+
+Training into a DIR that has a checkpoint continues from its last saved epoch, so a run
+stopped by Ctrl-C or a kill loses at most the epoch in progress.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import data, models, plots
+from .config import ConfigError, TrainConfig
+from .steps import gan_train_step, make_optimizer
+
+HISTORY_FIELDS = ["epoch", "d_loss", "g_loss", "seconds", "images_per_second"]
+# Settings a checkpoint cannot be carried across: resuming with another value is refused.
+STRUCTURAL = ("model", "dataset", "latent_dim")
+
+
+class CheckpointError(RuntimeError):
+    """A run directory's checkpoints cannot be used; the message says how to recover."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def read_history(path):
+    """history.csv as a dict of columns (numbers as floats, epoch as int)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = {key: [] for key in (rows[0].keys() if rows else HISTORY_FIELDS)}
+    for row in rows:
+        for key, value in row.items():
+            columns[key].append(int(value) if key == "epoch" else float(value))
+    return columns
+
+
+def _write_history(path, rows):
+    """Rewrite the whole table through a temporary file, so a kill never leaves half a row."""
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def fixed_latents(config):
+    """The latent batch behind every epoch's grid: the same for the whole run and on resume."""
+    rng = np.random.default_rng(config.seed)
+    return rng.standard_normal((config.grid_size, config.latent_dim)).astype(np.float32)
+
+
+def build(config):
+    """Networks, optimizers, noise generator, and a tf.train.Checkpoint holding them all."""
+    if config.model == "dcgan":
+        generator = models.make_generator(config.latent_dim)
+        discriminator = models.make_discriminator()
+    g_optimizer = make_optimizer(generator, config.learning_rate, config.beta_1)
+    d_optimizer = make_optimizer(discriminator, config.learning_rate, config.beta_1)
+    rng = tf.random.Generator.from_seed(config.seed)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
+                                     g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+                                     rng=rng, epoch=epoch)
+    return checkpoint
+
+
+def _checkpoint_manager(checkpoint, run_dir):
+    directory = Path(run_dir) / "checkpoints"
+    try:
+        return tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=3)
+    except Exception as e:  # the 'checkpoint' index file is not a readable text proto
+        raise CheckpointError(
+            f"{directory / 'checkpoint'} is damaged ({type(e).__name__}). It is only an index: "
+            f"delete that one file and run again to resume from the newest ckpt-N files there."
+        ) from e
+
+
+def restore(checkpoint, manager, log=print):
+    """Restore the newest usable checkpoint; return its epoch (0 when there is none).
+
+    A damaged newest checkpoint is reported and the one before it tried, so one bad
+    write never costs more than one epoch.
+    """
+    damaged = []
+    for path in reversed(manager.checkpoints):
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, AssertionError) as e:
+            damaged.append(f"{path} ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+            continue
+        for bad in damaged:
+            log(f"warning: skipped damaged checkpoint {bad}")
+        return int(checkpoint.epoch.numpy())
+    if damaged:
+        raise CheckpointError(
+            "no usable checkpoint in " + str(Path(manager.directory)) + ":\n  "
+            + "\n  ".join(damaged)
+            + "\nThey may come from another model or setting, or be damaged. "
+            "Train into a new --out directory (nothing here is deleted)."
+        )
+    return 0
+
+
+def _check_resume(config, run_dir):
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text())
+    clash = [f"{k}: saved {saved.get(k)!r}, now {getattr(config, k)!r}"
+             for k in STRUCTURAL if saved.get(k) != getattr(config, k)]
+    if clash:
+        raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(clash)}). "
+                          "Use the same settings to resume it, or a new --out directory.")
+
+
+def train(config, run_dir, verbose=2, on_epoch_end=None):
+    """Train ``config.model`` into ``run_dir`` up to ``config.epochs`` epochs in all.
+
+    verbose: 0 silent, 1 one line per epoch, 2 also a progress bar per epoch.
+    on_epoch_end(epoch, row): called after each epoch is saved (notebooks draw live plots).
+    Returns the history as a dict of columns.
+    """
+    config.validate()
+    run_dir = Path(run_dir)
+    log = print if verbose else (lambda *a, **k: None)
+    _check_resume(config, run_dir)
+    images, _ = data.load(config.dataset, "train", data_dir=config.data_dir)
+    images = images[: config.limit]
+    config.validate(len(images))
+
+    keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout
+    checkpoint = build(config)
+    generator = checkpoint.generator
+    manager = _checkpoint_manager(checkpoint, run_dir)
+    start = restore(checkpoint, manager, log)
+
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    history_path = run_dir / "history.csv"
+    rows = []
+    if start and history_path.exists():
+        # Rows past the checkpoint belong to an epoch whose checkpoint never landed.
+        rows = [r for r in csv.DictReader(open(history_path, newline="")) if int(r["epoch"]) <= start]
+    if start:
+        log(f"resumed from epoch {start}")
+    if start >= config.epochs:
+        log(f"{run_dir} already has {start} epochs (asked for {config.epochs}); nothing to train")
+
+    writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
+    latents = fixed_latents(config)
+    steps_per_epoch = len(images) // config.batch_size
+    from tqdm.auto import tqdm
+
+    for epoch in range(start + 1, config.epochs + 1):
+        # Seeding the shuffle by epoch makes a resumed run see the batches an uninterrupted one would.
+        dataset = data.make_dataset(images, batch_size=config.batch_size,
+                                    seed=config.seed * 100_003 + epoch)
+        sums = {"d_loss": 0.0, "g_loss": 0.0}
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}",
+                   disable=verbose < 2, leave=False, unit="step")
+        t0 = time.perf_counter()
+        try:
+            for step, batch in enumerate(dataset, 1):
+                losses = gan_train_step(generator, checkpoint.discriminator,
+                                        checkpoint.g_optimizer, checkpoint.d_optimizer,
+                                        batch, checkpoint.rng, config.generator_loss)
+                for key, value in losses.items():
+                    value = float(value)
+                    if not math.isfinite(value):
+                        raise TrainingDiverged(
+                            f"{key} became {value} at epoch {epoch}, step {step}. Nothing of "
+                            f"epoch {epoch} was saved; {run_dir / 'checkpoints'} keeps epoch "
+                            f"{epoch - 1}. Lower the learning rate and run again to resume there.")
+                    sums[key] += value
+                bar.update()
+                bar.set_postfix({k: f"{v / step:.3f}" for k, v in sums.items()}, refresh=False)
+        except KeyboardInterrupt:
+            log(f"\ninterrupted during epoch {epoch}; {run_dir} keeps epoch {epoch - 1}. "
+                "Run the same command again to resume.")
+            raise
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - t0
+
+        samples = generator(latents, training=False).numpy()
+        plots.save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png")
+        row = {"epoch": epoch, **{k: round(v / steps_per_epoch, 6) for k, v in sums.items()},
+               "seconds": round(seconds, 3),
+               "images_per_second": round(steps_per_epoch * config.batch_size / seconds, 1)}
+        with writer.as_default(step=epoch):
+            for key in ("d_loss", "g_loss", "images_per_second"):
+                tf.summary.scalar(key, row[key])
+            tf.summary.image("samples", plots.image_grid(samples)[None, :, :, None])
+        writer.flush()
+        # History first, checkpoint second: a kill in between leaves an extra row that the
+        # resume above drops, never a checkpoint without its row.
+        rows.append(row)
+        _write_history(history_path, rows)
+        checkpoint.epoch.assign(epoch)
+        manager.save(checkpoint_number=epoch)
+        log(f"epoch {epoch}/{config.epochs}: d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}"
+            f"  {seconds:.1f}s  ({row['images_per_second']:.0f} images/s)")
+        if on_epoch_end:
+            on_epoch_end(epoch, row)
+
+    generator.save(run_dir / "generator.keras")
+    frames = sorted((run_dir / "samples").glob("epoch_*.png"))
+    if frames:
+        plots.save_gif(frames, run_dir / "progress.gif")
+    return read_history(history_path)
+
+
+def load_generator(run_dir):
+    """The generator of a run: from its newest checkpoint, else from generator.keras."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if config_path.exists() and (run_dir / "checkpoints" / "checkpoint").exists():
+        config = TrainConfig(**json.loads(config_path.read_text()))
+        checkpoint = build(config)
+        manager = _checkpoint_manager(checkpoint, run_dir)
+        if restore(checkpoint, manager, log=print):
+            return checkpoint.generator
+    if (run_dir / "generator.keras").exists():
+        return keras.models.load_model(run_dir / "generator.keras")
+    raise CheckpointError(f"{run_dir} has no checkpoint and no generator.keras; "
+                          "train into it first (python -m gan_tf train ... --out DIR).")
+
+
+def generate(generator, n, seed=0, batch_size=500):
+    """n images from a generator as float32 (n, 28, 28, 1) in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    latent_dim = models.latent_dim_of(generator)
+    chunks = []
+    for start in range(0, n, batch_size):
+        z = rng.standard_normal((min(batch_size, n - start), latent_dim)).astype(np.float32)
+        chunks.append(generator(z, training=False).numpy())
+    return np.concatenate(chunks).astype(np.float32)

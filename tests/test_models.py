@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from gan_tf import models
+
+
+def test_generator_shape_range_and_parameter_count():
+    generator = models.make_generator()
+    images = generator(np.random.default_rng(0).normal(size=(5, 100)).astype("float32"))
+    assert images.shape == (5, 28, 28, 1)
+    assert np.abs(images.numpy()).max() <= 1.0  # tanh output
+    # The classic tutorial's generator: 2,330,944 parameters, of which 25,856 BatchNorm statistics.
+    assert generator.count_params() == 2_330_944
+    assert sum(int(np.prod(w.shape)) for w in generator.trainable_weights) == 2_305_472
+    assert models.latent_dim_of(generator) == 100
+
+
+def test_discriminator_shape_and_parameter_count():
+    discriminator = models.make_discriminator()
+    logits = discriminator(np.zeros((3, 28, 28, 1), "float32"))
+    assert logits.shape == (3, 1)
+    assert discriminator.count_params() == 212_865
+
+
+@pytest.mark.parametrize("latent_dim, widths", [(16, (32, 16, 8)), (64, (128, 64, 32))])
+def test_generator_widths_and_latent_size_are_parameters(latent_dim, widths):
+    generator = models.make_generator(latent_dim, widths)
+    assert generator(np.zeros((2, latent_dim), "float32")).shape == (2, 28, 28, 1)
+    w0, w1, w2 = widths
+    dense = latent_dim * 49 * w0
+    convs = 25 * (w0 * w1 + w1 * w2 + w2)
+    batchnorm = 4 * (49 * w0 + w1 + w2)
+    assert generator.count_params() == dense + convs + batchnorm
+
+
+def test_discriminator_widths_are_parameters():
+    discriminator = models.make_discriminator(widths=(8, 16))
+    assert discriminator(np.zeros((2, 28, 28, 1), "float32")).shape == (2, 1)
+    assert discriminator.count_params() == (25 * 8 + 8) + (25 * 8 * 16 + 16) + (7 * 7 * 16 + 1)
