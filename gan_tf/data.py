@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 DATA_ENV = "GAN_TF_DATA_DIR"
+OFFLINE_ENV = "GAN_TF_OFFLINE"  # set to 1 to never try the download
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 # Dataset name -> folder name on disk (the folders follow the upstream projects' spelling).
@@ -120,13 +121,16 @@ def _download(name, split):
     return images[..., None].astype(np.uint8), labels.astype(np.uint8)
 
 
-def load(dataset="mnist", split="train", data_dir=None, download=True):
+def load(dataset="mnist", split="train", data_dir=None, download=None):
     """Return ``(images, labels)`` as uint8 arrays of shape (N, 28, 28, 1) and (N,).
 
     Searches ``data_dir``, then ``$GAN_TF_DATA_DIR``, then the repo's ``data/``; a folder that
     has the files but holds damaged ones is an error (never silently skipped). With nothing
-    on disk and ``download=True`` it asks Keras to download the data.
+    on disk it asks Keras to download the data, unless ``download=False`` or
+    ``$GAN_TF_OFFLINE`` is 1.
     """
+    if download is None:
+        download = os.environ.get(OFFLINE_ENV) != "1"
     name = canonical_name(dataset)
     if split not in FILE_STEMS:
         raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
@@ -136,7 +140,7 @@ def load(dataset="mnist", split="train", data_dir=None, download=True):
         searched.append(folder)
         if _find_file(folder, FILE_STEMS[split][0]) or _find_file(folder, FILE_STEMS[split][1]):
             return read_split(folder, split)
-    failure = "download not tried (download=False)"
+    failure = f"download not tried (download=False or {OFFLINE_ENV}=1)"
     if download:
         try:
             return _download(name, split)
@@ -176,7 +180,7 @@ def make_dataset(images, labels=None, batch_size=256, shuffle=True, seed=0):
 
 
 def load_dataset(dataset="mnist", split="train", batch_size=256, limit=None, shuffle=True,
-                 seed=0, data_dir=None, with_labels=False, download=True):
+                 seed=0, data_dir=None, with_labels=False, download=None):
     """Load from disk and batch: the one call the training loop and notebooks use.
 
     ``limit`` keeps the first N images (quick runs). Returns the ``tf.data.Dataset``.

@@ -81,10 +81,13 @@ def build(config):
     d_optimizer = make_optimizer(discriminator, config.learning_rate, config.beta_1)
     rng = tf.random.Generator.from_seed(config.seed)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
-                                     g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-                                     rng=rng, epoch=epoch)
-    return checkpoint
+    # Keras keeps each Dropout layer's random state outside the model's saved weights;
+    # saving it too makes a resumed run draw the same dropout masks as an uninterrupted one.
+    dropout_states = [layer.seed_generator.state for net in (generator, discriminator)
+                      for layer in net.layers if hasattr(layer, "seed_generator")]
+    return tf.train.Checkpoint(generator=generator, discriminator=discriminator,
+                               g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+                               rng=rng, epoch=epoch, dropout_states=dropout_states)
 
 
 def _checkpoint_manager(checkpoint, run_dir):
@@ -98,6 +101,17 @@ def _checkpoint_manager(checkpoint, run_dir):
         ) from e
 
 
+def _saved_checkpoints(manager):
+    """Checkpoint paths, oldest first: from the manager's index, or from the files themselves
+    when that index is damaged or missing (TensorFlow then quietly reports none)."""
+    if manager.checkpoints:
+        return list(manager.checkpoints)
+    found = Path(manager.directory).glob("ckpt-*.index")
+    numbered = sorted((int(p.stem.split("-")[1]), str(p.with_suffix(""))) for p in found
+                      if p.stem.split("-")[1].isdigit())
+    return [path for _, path in numbered]
+
+
 def restore(checkpoint, manager, log=print):
     """Restore the newest usable checkpoint; return its epoch (0 when there is none).
 
@@ -105,10 +119,10 @@ def restore(checkpoint, manager, log=print):
     write never costs more than one epoch.
     """
     damaged = []
-    for path in reversed(manager.checkpoints):
+    for path in reversed(_saved_checkpoints(manager)):
         try:
             checkpoint.restore(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError, AssertionError) as e:
+        except Exception as e:  # TF reports damage as OpError, IndexError, ValueError, ...
             damaged.append(f"{path} ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
             continue
         for bad in damaged:

@@ -1,0 +1,163 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan_tf import train as train_module
+from gan_tf.config import ConfigError, TrainConfig
+from gan_tf.train import CheckpointError, TrainingDiverged, read_history, train
+
+pytestmark = pytest.mark.usefixtures("real_data_dir")
+
+
+def small(**overrides):
+    """256 MNIST images in batches of 64: four steps an epoch."""
+    settings = dict(epochs=2, batch_size=64, limit=256, grid_size=16)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def _saved_epoch(run_dir):
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    return int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def _generator_weights(run_dir):
+    return [w.numpy() for w in train_module.load_generator(run_dir).weights]
+
+
+def _interrupt_at_call(monkeypatch, n, exception):
+    """Make the n-th training step raise, as Ctrl-C (or a diverging loss) would mid-epoch."""
+    real_step, calls = train_module.gan_train_step, []
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise exception
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "gan_train_step", step)
+
+
+def test_run_directory_layout(tmp_path):
+    history = train(small(), tmp_path, verbose=0)
+    assert history["epoch"] == [1, 2]
+    assert all(np.isfinite(history[k]).all() for k in ("d_loss", "g_loss", "seconds"))
+    for name in ("samples/epoch_001.png", "samples/epoch_002.png", "progress.gif",
+                 "generator.keras", "config.json", "checkpoints/checkpoint"):
+        assert (tmp_path / name).is_file(), name
+    assert json.loads((tmp_path / "config.json").read_text())["limit"] == 256
+    from PIL import Image
+
+    assert Image.open(tmp_path / "progress.gif").n_frames == 2
+    assert _saved_epoch(tmp_path) == 2
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    tags = {v.tag for e in events for r in tf.compat.v1.train.summary_iterator(str(e))
+            for v in r.summary.value}
+    assert {"d_loss", "g_loss", "samples"} <= tags
+
+
+def test_interrupted_run_resumes_to_the_same_end(tmp_path, monkeypatch, capsys):
+    straight = train(small(), tmp_path / "straight", verbose=0)
+
+    _interrupt_at_call(monkeypatch, 6, KeyboardInterrupt())  # step 2 of epoch 2
+    with pytest.raises(KeyboardInterrupt):
+        train(small(), tmp_path / "stopped", verbose=1)
+    assert "interrupted during epoch 2" in capsys.readouterr().out
+    assert read_history(tmp_path / "stopped" / "history.csv")["epoch"] == [1]
+    assert _saved_epoch(tmp_path / "stopped") == 1
+    assert not (tmp_path / "stopped" / "generator.keras").exists()
+
+    monkeypatch.undo()
+    resumed = train(small(), tmp_path / "stopped", verbose=1)
+    assert "resumed from epoch 1" in capsys.readouterr().out
+    assert resumed["epoch"] == straight["epoch"] == [1, 2]
+    assert _saved_epoch(tmp_path / "stopped") == _saved_epoch(tmp_path / "straight") == 2
+    # Seeds, noise stream and shuffling are all restored, so the resumed run is the same run.
+    np.testing.assert_allclose(resumed["d_loss"], straight["d_loss"], rtol=1e-4)
+    for a, b in zip(_generator_weights(tmp_path / "stopped"), _generator_weights(tmp_path / "straight")):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_extra_history_row_without_checkpoint_is_dropped(tmp_path, capsys):
+    """A kill between writing history.csv and the checkpoint leaves a row that must not count."""
+    train(small(epochs=1), tmp_path, verbose=0)
+    with open(tmp_path / "history.csv", "a", newline="") as f:
+        csv.writer(f).writerow([2, 9.9, 9.9, 1.0, 1.0])
+    history = train(small(epochs=2), tmp_path, verbose=0)
+    assert history["epoch"] == [1, 2] and history["d_loss"][1] != 9.9
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real_step, calls = train_module.gan_train_step, []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        losses = real_step(*args, **kwargs)
+        return {**losses, "g_loss": tf.constant(np.nan)} if len(calls) == 7 else losses
+
+    monkeypatch.setattr(train_module, "gan_train_step", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"g_loss became nan at epoch 2, step 3.*keeps epoch 1"):
+        train(small(), tmp_path, verbose=0)
+    assert _saved_epoch(tmp_path) == 1
+    assert read_history(tmp_path / "history.csv")["epoch"] == [1]
+
+
+def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, capsys):
+    train(small(), tmp_path, verbose=0)
+    data_file = tmp_path / "checkpoints" / "ckpt-2.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[:1000])
+    history = train(small(epochs=3), tmp_path, verbose=1)
+    out = capsys.readouterr().out
+    assert "skipped damaged checkpoint" in out and "ckpt-2" in out
+    assert "resumed from epoch 1" in out
+    assert history["epoch"] == [1, 2, 3]
+
+
+def test_damaged_checkpoint_index_is_rebuilt_from_the_files(tmp_path, capsys):
+    train(small(epochs=1), tmp_path, verbose=0)
+    (tmp_path / "checkpoints" / "checkpoint").write_text("\x00garbage{{{")
+    history = train(small(), tmp_path, verbose=1)
+    assert "resumed from epoch 1" in capsys.readouterr().out
+    assert history["epoch"] == [1, 2]
+
+
+def test_unusable_checkpoints_are_an_error_and_are_kept(tmp_path):
+    train(small(epochs=1), tmp_path, verbose=0)
+    data_file = tmp_path / "checkpoints" / "ckpt-1.data-00000-of-00001"
+    data_file.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="(?s)no usable checkpoint.*new --out"):
+        train(small(), tmp_path, verbose=0)
+    assert data_file.exists() and (tmp_path / "checkpoints" / "ckpt-1.index").exists()
+    assert read_history(tmp_path / "history.csv")["epoch"] == [1]
+
+
+def test_resume_with_another_architecture_is_refused(tmp_path):
+    train(small(epochs=1), tmp_path, verbose=0)
+    with pytest.raises(ConfigError, match="latent_dim: saved 100, now 64"):
+        train(small(latent_dim=64), tmp_path, verbose=0)
+
+
+def test_nothing_to_do_when_already_trained(tmp_path, capsys):
+    train(small(epochs=2), tmp_path, verbose=0)
+    history = train(small(epochs=1), tmp_path, verbose=1)
+    assert "already has 2 epochs" in capsys.readouterr().out
+    assert history["epoch"] == [1, 2]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(epochs=0), "epochs must be at least 1"),
+    (dict(batch_size=0), "batch_size must be at least 1"),
+    (dict(batch_size=300, limit=256), "batch_size 300 is larger than the 256"),
+    (dict(batch_size=70_000, limit=None), "larger than the 60000"),
+    (dict(dataset="cifar10"), "unknown dataset"),
+    (dict(model="stylegan"), "unknown model"),
+    (dict(learning_rate=-1.0), "learning_rate must be a positive"),
+    (dict(beta_1=1.0), r"beta_1 must be in \[0, 1\)"),
+    (dict(generator_loss="hinge"), "unknown generator loss"),
+])
+def test_impossible_settings_are_refused_before_work(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        train(small(**overrides), tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
