@@ -53,7 +53,7 @@ def test_failed_download_is_reported_not_raised_raw(tmp_path, monkeypatch):
 
     monkeypatch.setattr(data, "_download", offline)
     with pytest.raises(data.DataError, match="download failed: OSError: Temporary failure"):
-        data.load("mnist", data_dir=tmp_path)
+        data.load("mnist", data_dir=tmp_path, download=True)
 
 
 def _corrupt(path, transform):
