@@ -54,3 +54,16 @@ def test_same_seed_same_losses():
         runs.append([float(gan_train_step(g, d, g_opt, d_opt, _batch(s), rng)["g_loss"])
                      for s in range(3)])
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5)
+
+
+def test_r1_penalty_changes_only_the_discriminator_update():
+    results = {}
+    for weight in (0.0, 10.0):
+        g, d, g_opt, d_opt, rng = _small_gan(seed=4)
+        losses = gan_train_step(g, d, g_opt, d_opt, _batch(0), rng, "non_saturating", weight)
+        results[weight] = (losses, [w.numpy() for w in d.trainable_weights],
+                           [w.numpy() for w in g.trainable_weights])
+    # Same forward pass, so the same reported losses; the penalty only enters D's gradient.
+    np.testing.assert_allclose(results[0.0][0]["d_loss"], results[10.0][0]["d_loss"], rtol=1e-6)
+    assert not np.allclose(results[0.0][1][0], results[10.0][1][0])
+    np.testing.assert_allclose(results[0.0][2][0], results[10.0][2][0], rtol=1e-6)
