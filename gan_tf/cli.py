@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 
 from . import data
-from .config import GENERATOR_LOSS_NAMES, MODELS, ConfigError, TrainConfig
+from .config import GENERATOR_LOSS_NAMES, MODEL_DEFAULTS, MODELS, ConfigError, TrainConfig
 
 DEFAULTS = TrainConfig()
+
+
+def _per_model(key):
+    return ", ".join(f"{model} {values[key]}" for model, values in MODEL_DEFAULTS.items())
 
 
 def _parser():
@@ -33,8 +37,9 @@ def _parser():
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
                        help="total number of epochs (passes over the training images)")
     train.add_argument("--out", required=True, type=Path, help="run directory to write into")
-    train.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
-                       help="images per training step; at most the number of images")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help=f"images per batch (default: {_per_model('batch_size')}); "
+                            "a WGAN step uses --n-critic batches")
     train.add_argument("--limit", type=int, default=None,
                        help="use only the first N training images (quick runs; default: all)")
     train.add_argument("--seed", type=int, default=DEFAULTS.seed,
@@ -42,15 +47,25 @@ def _parser():
     train.add_argument("--data-dir", default=None,
                        help=f"folder holding mnist/ and fashion-mnist/ "
                             f"(default: ${data.DATA_ENV}, then the repo's data/)")
-    train.add_argument("--lr", type=float, default=DEFAULTS.learning_rate,
-                       help="Adam learning rate of both networks")
-    train.add_argument("--beta1", type=float, default=DEFAULTS.beta_1,
-                       help="Adam beta_1 of both networks")
+    train.add_argument("--lr", type=float, default=None,
+                       help=f"learning rate of both networks (default: {_per_model('learning_rate')})")
+    train.add_argument("--beta1", type=float, default=None,
+                       help=f"Adam beta_1 of both networks (default: {_per_model('beta_1')})")
     train.add_argument("--loss", default=DEFAULTS.generator_loss, choices=GENERATOR_LOSS_NAMES,
                        help="generator loss: -log D(G(z)) (non_saturating) or "
                             "log(1 - D(G(z))) (saturating, the original minimax)")
     train.add_argument("--latent-dim", type=int, default=DEFAULTS.latent_dim,
                        help="length of the generator's noise vector z")
+    train.add_argument("--n-critic", type=int, default=DEFAULTS.n_critic,
+                       help="wgan, wgan_gp: critic updates per generator update")
+    train.add_argument("--gp-weight", type=float, default=DEFAULTS.gp_weight,
+                       help="wgan_gp: weight lambda of the gradient penalty")
+    train.add_argument("--clip", type=float, default=DEFAULTS.clip_value,
+                       help="wgan: critic weights are clipped to [-clip, clip]")
+    train.add_argument("--mixed-precision", action="store_true",
+                       help="compute in float16 with loss scaling (a GPU speed-up; slow on a CPU)")
+    train.add_argument("--xla", action="store_true",
+                       help="compile the training step with XLA (jit_compile)")
     train.add_argument("--quiet", action="store_true",
                        help="no progress bar; one line per epoch only")
 
@@ -72,7 +87,9 @@ def _train(args):
     config = TrainConfig(
         model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
-        beta_1=args.beta1, generator_loss=args.loss, data_dir=args.data_dir)
+        beta_1=args.beta1, generator_loss=args.loss, n_critic=args.n_critic,
+        gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
+        jit_compile=args.xla, data_dir=args.data_dir)
     config.validate()
     from .train import train
 

@@ -9,9 +9,19 @@ import math
 
 from . import data
 
-MODELS = ("dcgan",)
 GENERATOR_LOSS_NAMES = ("non_saturating", "saturating")  # keys of losses.GENERATOR_LOSSES
 LATENT_DIM = 100
+# Each model's published recipe, used for every setting left at None:
+# dcgan   TensorFlow's DCGAN tutorial: Adam 1e-4, batch 256.
+# wgan    Arjovsky et al. 2017: RMSprop 5e-5, batch 64, clip 0.01, 5 critic steps.
+# wgan_gp Gulrajani et al. 2017: Adam(1e-4, beta_1=0, beta_2=0.9), batch 64, lambda 10, 5 critic steps.
+MODEL_DEFAULTS = {
+    "dcgan": dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.999),
+    "wgan": dict(batch_size=64, learning_rate=5e-5, beta_1=0.9, beta_2=0.999),
+    "wgan_gp": dict(batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9),
+}
+MODELS = tuple(MODEL_DEFAULTS)
+WASSERSTEIN = ("wgan", "wgan_gp")
 
 
 class ConfigError(ValueError):
@@ -25,15 +35,31 @@ class TrainConfig:
     model: str = "dcgan"
     dataset: str = "mnist"
     epochs: int = 50
-    batch_size: int = 256
+    batch_size: int | None = None  # None: the model's default (MODEL_DEFAULTS)
     limit: int | None = None  # use only the first N training images (quick runs)
     seed: int = 0
     latent_dim: int = LATENT_DIM
-    learning_rate: float = 1e-4
-    beta_1: float = 0.9
-    generator_loss: str = "non_saturating"
+    learning_rate: float | None = None
+    beta_1: float | None = None
+    beta_2: float | None = None
+    generator_loss: str = "non_saturating"  # dcgan only
+    n_critic: int = 5  # wgan, wgan_gp: critic updates per generator update
+    gp_weight: float = 10.0  # wgan_gp: the gradient penalty's lambda
+    clip_value: float = 0.01  # wgan: critic weights are clipped to [-c, c]
+    mixed_precision: bool = False  # GPU speed-ups; see gan_tf.hardware
+    jit_compile: bool = False
     grid_size: int = 64  # images in each epoch's sample grid
     data_dir: str | None = None
+
+    def __post_init__(self):
+        for key, value in MODEL_DEFAULTS.get(self.model, {}).items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+
+    @property
+    def images_per_step(self):
+        """A WGAN step feeds n_critic batches to the critic, one per update."""
+        return self.batch_size * (self.n_critic if self.model in WASSERSTEIN else 1)
 
     def validate(self, n_images=None):
         """Refuse impossible settings before any work starts; returns self.
@@ -49,19 +75,24 @@ class TrainConfig:
         if self.generator_loss not in GENERATOR_LOSS_NAMES:
             raise ConfigError(f"unknown generator loss {self.generator_loss!r}; "
                               f"choose one of: {', '.join(GENERATOR_LOSS_NAMES)}")
-        for name in ("epochs", "batch_size", "latent_dim", "grid_size"):
+        for name in ("epochs", "batch_size", "latent_dim", "grid_size", "n_critic"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate}")
-        if not 0 <= self.beta_1 < 1:
-            raise ConfigError(f"beta_1 must be in [0, 1), got {self.beta_1}")
+        for name in ("beta_1", "beta_2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.gp_weight < 0 or self.clip_value < 0:
+            raise ConfigError("gp_weight and clip_value must not be negative")
         available = data.SPLIT_SIZES["train"] if n_images is None else n_images
         if self.limit:
             available = min(available, self.limit)
-        if self.batch_size > available:
-            raise ConfigError(f"batch_size {self.batch_size} is larger than the {available} "
-                              "training images; lower --batch-size or raise --limit")
+        if self.images_per_step > available:
+            per_step = (f" (x {self.n_critic} critic steps = {self.images_per_step} per step)"
+                        if self.images_per_step != self.batch_size else "")
+            raise ConfigError(f"batch_size {self.batch_size}{per_step} is larger than the "
+                              f"{available} training images; lower --batch-size or raise --limit")
         return self

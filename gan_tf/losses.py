@@ -29,3 +29,33 @@ GENERATOR_LOSSES = {
     "non_saturating": generator_loss_non_saturating,
     "saturating": generator_loss_saturating,
 }
+
+
+# Wasserstein GAN (notebooks/03_wgan_gp.ipynb). The critic outputs an unbounded score f(x), not a
+# probability; E[f(real)] - E[f(fake)] estimates the Wasserstein-1 distance when f is 1-Lipschitz.
+
+def critic_loss(real_scores, fake_scores):
+    """The critic minimises E[f(fake)] - E[f(real)], i.e. maximises the Wasserstein estimate."""
+    return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
+
+
+def generator_loss_wasserstein(fake_scores):
+    """The generator raises the critic's score of its samples."""
+    return -tf.reduce_mean(fake_scores)
+
+
+def gradient_penalty(critic, real, fake, alpha, epsilon=1e-12):
+    """WGAN-GP's E[(||grad f(x_hat)|| - 1)^2] at x_hat = alpha * real + (1 - alpha) * fake.
+
+    ``alpha`` ~ Uniform[0, 1], one per sample, shaped to broadcast (B, 1, 1, 1) for images
+    (Gulrajani et al., 2017, Algorithm 1). ``epsilon`` sits inside the square root so the
+    norm stays differentiable where the gradient is exactly zero.
+    """
+    x_hat = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        # Samples do not interact in the critic, so the gradient of the sum is per sample.
+        summed = tf.reduce_sum(critic(x_hat, training=True))
+    grads = tape.gradient(summed, x_hat)
+    squared = tf.reduce_sum(tf.reshape(grads, [tf.shape(grads)[0], -1]) ** 2, axis=1)
+    return tf.reduce_mean((tf.sqrt(squared + epsilon) - 1.0) ** 2)

@@ -40,13 +40,17 @@ def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, name="generat
 
 
 def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, name="discriminator"):
-    """Map a 28x28x1 image to one real-vs-fake logit."""
+    """Map a 28x28x1 image to one real-vs-fake logit (or, as a WGAN critic, a score).
+
+    No BatchNorm anywhere: WGAN-GP's penalty is per sample, which batch statistics would break.
+    """
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     x = image
     for width in widths:
         x = layers.Conv2D(width, 5, strides=2, padding="same")(x)
         x = layers.LeakyReLU(negative_slope=NEGATIVE_SLOPE)(x)
-        x = layers.Dropout(dropout)(x)
+        if dropout:  # a WGAN critic passes dropout=0: its score should be a fixed function
+            x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name=name)

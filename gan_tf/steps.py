@@ -8,15 +8,32 @@ is traced once and then runs as a graph.
 
 import tensorflow as tf
 
-from .losses import GENERATOR_LOSSES, discriminator_loss
+from .losses import (
+    GENERATOR_LOSSES,
+    critic_loss,
+    discriminator_loss,
+    generator_loss_wasserstein,
+    gradient_penalty,
+)
 from .models import latent_dim_of
 
 
-def make_optimizer(model, learning_rate=1e-4, beta_1=0.9):
-    """Adam for one network, built now so its slots exist before tracing or restoring."""
+def make_optimizer(model, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, kind="adam",
+                   loss_scaling=False):
+    """An optimizer for one network, built now so its slots exist before tracing or restoring.
+
+    kind: "adam" or "rmsprop" (the original WGAN's choice). ``loss_scaling`` wraps it in
+    Keras' LossScaleOptimizer, which mixed precision needs so small float16 gradients
+    do not underflow to zero.
+    """
     import keras
 
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
+    if kind == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(learning_rate=learning_rate)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
+    if loss_scaling:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     optimizer.build(model.trainable_variables)
     return optimizer
 
@@ -56,3 +73,40 @@ def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_imag
     g_optimizer.apply_gradients(zip(g_grads, generator.trainable_variables))
     d_optimizer.apply_gradients(zip(d_grads, discriminator.trainable_variables))
     return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+@tf.function
+def wgan_train_step(generator, critic, g_optimizer, c_optimizer, real_images, rng, n_critic=5,
+                    gp_weight=10.0, clip_value=None):
+    """n_critic critic updates, then one generator update (notebooks/03_wgan_gp.ipynb).
+
+    ``real_images`` holds n_critic batches stacked, one per critic update. WGAN-GP: gp_weight
+    10 and no clipping; the original WGAN: gp_weight 0 and clip_value 0.01. Losses go
+    through ``optimizer.scale_loss``, a no-op unless the optimizer scales losses for mixed
+    precision. Returns the critic's and generator's losses, the Wasserstein estimate
+    E[f(real)] - E[f(fake)] and the gradient penalty, all from the last critic update.
+    """
+    batch_size = tf.shape(real_images)[0] // n_critic
+    latent_dim = latent_dim_of(generator)
+    penalty = tf.constant(0.0)
+    for real in tf.split(real_images, n_critic):
+        fake = generator(rng.normal([batch_size, latent_dim]), training=True)
+        with tf.GradientTape() as tape:
+            c_loss = critic_loss(critic(real, training=True), critic(fake, training=True))
+            if gp_weight:
+                alpha = rng.uniform([batch_size, 1, 1, 1])  # uniform, as in the paper
+                penalty = gradient_penalty(critic, real, fake, alpha)
+            total = c_loss + gp_weight * penalty
+            scaled = c_optimizer.scale_loss(total)
+        grads = tape.gradient(scaled, critic.trainable_variables)
+        c_optimizer.apply_gradients(zip(grads, critic.trainable_variables))
+        if clip_value:  # the original WGAN's crude way to keep the critic Lipschitz
+            for weight in critic.trainable_variables:
+                weight.assign(tf.clip_by_value(weight, -clip_value, clip_value))
+    with tf.GradientTape() as tape:
+        fake = generator(rng.normal([batch_size, latent_dim]), training=True)
+        g_loss = generator_loss_wasserstein(critic(fake, training=True))
+        scaled = g_optimizer.scale_loss(g_loss)
+    grads = tape.gradient(scaled, generator.trainable_variables)
+    g_optimizer.apply_gradients(zip(grads, generator.trainable_variables))
+    return {"d_loss": total, "g_loss": g_loss, "wasserstein": -c_loss, "gradient_penalty": penalty}

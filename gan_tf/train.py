@@ -3,7 +3,8 @@
 A run directory DIR holds everything a run produces:
 
     DIR/config.json            the settings (checked when a run is resumed)
-    DIR/history.csv            one row per epoch: epoch, d_loss, g_loss, seconds, images_per_second
+    DIR/history.csv            one row per epoch: epoch, d_loss, g_loss, (wasserstein,
+                               gradient_penalty for WGANs), seconds, images_per_second
     DIR/samples/epoch_001.png  a grid from a fixed latent batch after every epoch
     DIR/checkpoints/           tf.train.CheckpointManager state, saved after every epoch
     DIR/tensorboard/           scalars and sample grids for TensorBoard
@@ -27,12 +28,12 @@ import numpy as np
 import tensorflow as tf
 
 from . import data, models, plots
-from .config import ConfigError, TrainConfig
-from .steps import gan_train_step, make_optimizer
+from .config import WASSERSTEIN, ConfigError, TrainConfig
+from .steps import gan_train_step, make_optimizer, wgan_train_step
 
 HISTORY_FIELDS = ["epoch", "d_loss", "g_loss", "seconds", "images_per_second"]
 # Settings a checkpoint cannot be carried across: resuming with another value is refused.
-STRUCTURAL = ("model", "dataset", "latent_dim")
+STRUCTURAL = ("model", "dataset", "latent_dim", "mixed_precision")
 
 
 class CheckpointError(RuntimeError):
@@ -58,7 +59,7 @@ def _write_history(path, rows):
     """Rewrite the whole table through a temporary file, so a kill never leaves half a row."""
     tmp = Path(str(path) + ".tmp")
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else HISTORY_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
         f.flush()
@@ -74,11 +75,22 @@ def fixed_latents(config):
 
 def build(config):
     """Networks, optimizers, noise generator, and a tf.train.Checkpoint holding them all."""
-    if config.model == "dcgan":
+    previous_policy = keras.config.dtype_policy()
+    if config.mixed_precision:  # layers take the policy in force when they are created
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
         generator = models.make_generator(config.latent_dim)
-        discriminator = models.make_discriminator()
-    g_optimizer = make_optimizer(generator, config.learning_rate, config.beta_1)
-    d_optimizer = make_optimizer(discriminator, config.learning_rate, config.beta_1)
+        # A WGAN critic is the same network without dropout, its output a score, not a logit.
+        discriminator = models.make_discriminator(
+            dropout=0.0 if config.model in WASSERSTEIN else 0.3,
+            name="critic" if config.model in WASSERSTEIN else "discriminator")
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    kind = "rmsprop" if config.model == "wgan" else "adam"
+    g_optimizer, d_optimizer = (
+        make_optimizer(net, config.learning_rate, config.beta_1, config.beta_2, kind,
+                       loss_scaling=config.mixed_precision)
+        for net in (generator, discriminator))
     rng = tf.random.Generator.from_seed(config.seed)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     # Keras keeps each Dropout layer's random state outside the model's saved weights;
@@ -88,6 +100,25 @@ def build(config):
     return tf.train.Checkpoint(generator=generator, discriminator=discriminator,
                                g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                                rng=rng, epoch=epoch, dropout_states=dropout_states)
+
+
+def make_step(config):
+    """The training step for ``config.model``, as ``step(checkpoint, batch) -> losses``."""
+    if config.model in WASSERSTEIN:
+        step = wgan_train_step
+        options = dict(n_critic=config.n_critic,
+                       gp_weight=config.gp_weight if config.model == "wgan_gp" else 0.0,
+                       clip_value=config.clip_value if config.model == "wgan" else None)
+    else:
+        step, options = gan_train_step, dict(generator_loss=config.generator_loss)
+    if config.jit_compile:  # XLA: the same Python function, compiled as one fused program
+        step = tf.function(step.python_function, jit_compile=True)
+
+    def run(checkpoint, batch):
+        return step(checkpoint.generator, checkpoint.discriminator, checkpoint.g_optimizer,
+                    checkpoint.d_optimizer, batch, checkpoint.rng, **options)
+
+    return run
 
 
 def _checkpoint_manager(checkpoint, run_dir):
@@ -177,7 +208,8 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
     rows = []
     if start and history_path.exists():
         # Rows past the checkpoint belong to an epoch whose checkpoint never landed.
-        rows = [r for r in csv.DictReader(open(history_path, newline="")) if int(r["epoch"]) <= start]
+        with open(history_path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= start]
     if start:
         log(f"resumed from epoch {start}")
     if start >= config.epochs:
@@ -185,30 +217,28 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
 
     writer = tf.summary.create_file_writer(str(run_dir / "tensorboard"))
     latents = fixed_latents(config)
-    steps_per_epoch = len(images) // config.batch_size
+    steps_per_epoch = len(images) // config.images_per_step
+    train_step = make_step(config)
     from tqdm.auto import tqdm
 
     for epoch in range(start + 1, config.epochs + 1):
         # Seeding the shuffle by epoch makes a resumed run see the batches an uninterrupted one would.
-        dataset = data.make_dataset(images, batch_size=config.batch_size,
+        dataset = data.make_dataset(images, batch_size=config.images_per_step,
                                     seed=config.seed * 100_003 + epoch)
-        sums = {"d_loss": 0.0, "g_loss": 0.0}
+        sums = {}
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}",
                    disable=verbose < 2, leave=False, unit="step")
         t0 = time.perf_counter()
         try:
             for step, batch in enumerate(dataset, 1):
-                losses = gan_train_step(generator, checkpoint.discriminator,
-                                        checkpoint.g_optimizer, checkpoint.d_optimizer,
-                                        batch, checkpoint.rng, config.generator_loss)
-                for key, value in losses.items():
+                for key, value in train_step(checkpoint, batch).items():
                     value = float(value)
                     if not math.isfinite(value):
                         raise TrainingDiverged(
                             f"{key} became {value} at epoch {epoch}, step {step}. Nothing of "
                             f"epoch {epoch} was saved; {run_dir / 'checkpoints'} keeps epoch "
                             f"{epoch - 1}. Lower the learning rate and run again to resume there.")
-                    sums[key] += value
+                    sums[key] = sums.get(key, 0.0) + value
                 bar.update()
                 bar.set_postfix({k: f"{v / step:.3f}" for k, v in sums.items()}, refresh=False)
         except KeyboardInterrupt:
@@ -223,10 +253,11 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         plots.save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png")
         row = {"epoch": epoch, **{k: round(v / steps_per_epoch, 6) for k, v in sums.items()},
                "seconds": round(seconds, 3),
-               "images_per_second": round(steps_per_epoch * config.batch_size / seconds, 1)}
+               "images_per_second": round(steps_per_epoch * config.images_per_step / seconds, 1)}
         with writer.as_default(step=epoch):
-            for key in ("d_loss", "g_loss", "images_per_second"):
-                tf.summary.scalar(key, row[key])
+            for key, value in row.items():
+                if key != "epoch":
+                    tf.summary.scalar(key, value)
             tf.summary.image("samples", plots.image_grid(samples)[None, :, :, None])
         writer.flush()
         # History first, checkpoint second: a kill in between leaves an extra row that the

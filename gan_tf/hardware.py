@@ -1,0 +1,39 @@
+"""Which speed-ups a machine gets: mixed precision and XLA on a GPU, neither on a CPU.
+
+Taught in notebooks/03_wgan_gp.ipynb. Follows TensorFlow's guides:
+- "Mixed precision" (tensorflow.org/guide/mixed_precision): the ``mixed_float16`` policy,
+  loss scaling (``keras.optimizers.LossScaleOptimizer``), float32 model outputs; it speeds up
+  GPUs of compute capability 7.0 or higher (Tensor Cores) and only slows a CPU down.
+- "XLA" (tensorflow.org/xla): ``tf.function(jit_compile=True)`` fuses a step's operations into
+  a few kernels, which pays off most on a GPU.
+The decision is a pure function of the devices, so it is tested on a CPU-only machine.
+"""
+
+import tensorflow as tf
+
+TENSOR_CORES = (7, 0)  # compute capability from which float16 math is fast
+
+
+def choose_settings(gpus):
+    """Settings for a list of visible GPUs, each a dict with 'compute_capability' (major, minor).
+
+    Returns {'device', 'mixed_precision', 'jit_compile', 'schedule'}; schedule is 'full' on
+    a GPU and 'reduced' on a CPU, where the full schedule would take hours.
+    """
+    if not gpus:
+        return {"device": "CPU", "mixed_precision": False, "jit_compile": False,
+                "schedule": "reduced"}
+    capabilities = [tuple(g.get("compute_capability") or (0, 0)) for g in gpus]
+    return {"device": "GPU", "mixed_precision": min(capabilities) >= TENSOR_CORES,
+            "jit_compile": True, "schedule": "full"}
+
+
+def visible_gpus():
+    """This machine's GPUs, described as ``choose_settings`` expects."""
+    return [tf.config.experimental.get_device_details(gpu)
+            for gpu in tf.config.list_physical_devices("GPU")]
+
+
+def detect():
+    """The settings for this machine."""
+    return choose_settings(visible_gpus())

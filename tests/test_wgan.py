@@ -1,0 +1,132 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan_tf import hardware, losses, models
+from gan_tf.config import TrainConfig
+from gan_tf.steps import make_optimizer, wgan_train_step
+from gan_tf.train import build, make_step, read_history, train
+
+
+def _linear_critic(norm):
+    """f(x) = w . x with ||w|| = norm: its gradient norm is exactly `norm` everywhere."""
+    w = np.random.default_rng(0).normal(size=(28 * 28,)).astype(np.float32)
+    w = tf.constant(norm * w / np.linalg.norm(w))
+    return lambda x, training=False: tf.reduce_sum(tf.reshape(x, [-1, 28 * 28]) * w, axis=1)
+
+
+@pytest.mark.parametrize("norm, expected", [(1.0, 0.0), (2.0, 1.0), (0.5, 0.25), (0.0, 1.0)])
+def test_gradient_penalty_on_functions_of_known_slope(norm, expected):
+    rng = np.random.default_rng(1)
+    real = tf.constant(rng.uniform(-1, 1, (8, 28, 28, 1)), tf.float32)
+    fake = tf.constant(rng.uniform(-1, 1, (8, 28, 28, 1)), tf.float32)
+    alpha = tf.constant(rng.uniform(0, 1, (8, 1, 1, 1)), tf.float32)
+    penalty = float(losses.gradient_penalty(_linear_critic(norm), real, fake, alpha))
+    assert penalty == pytest.approx(expected, abs=1e-5)
+
+
+def test_critic_and_generator_losses():
+    real, fake = tf.constant([3.0, 1.0]), tf.constant([-1.0, 0.0])
+    assert float(losses.critic_loss(real, fake)) == pytest.approx(-2.5)
+    assert float(losses.generator_loss_wasserstein(fake)) == pytest.approx(0.5)
+
+
+def _small_wgan(seed=0, rmsprop=False):
+    keras.utils.set_random_seed(seed)
+    g = models.make_generator(16, (32, 16, 8))
+    c = models.make_discriminator(widths=(8, 16), dropout=0.0, name="critic")
+    kind = "rmsprop" if rmsprop else "adam"
+    return (g, c, make_optimizer(g, 1e-4, 0.0, 0.9, kind), make_optimizer(c, 1e-4, 0.0, 0.9, kind),
+            tf.random.Generator.from_seed(seed))
+
+
+def _batches(n_critic, batch=16, seed=0):
+    return tf.constant(np.random.default_rng(seed).uniform(-1, 1, (n_critic * batch, 28, 28, 1)),
+                       tf.float32)
+
+
+def test_wgan_gp_step_updates_both_and_reports_estimates():
+    g, c, g_opt, c_opt, rng = _small_wgan()
+    before = [w.numpy().copy() for w in g.trainable_weights + c.trainable_weights]
+    out = wgan_train_step(g, c, g_opt, c_opt, _batches(5), rng, n_critic=5, gp_weight=10.0)
+    assert set(out) == {"d_loss", "g_loss", "wasserstein", "gradient_penalty"}
+    assert float(out["gradient_penalty"]) > 0
+    np.testing.assert_allclose(float(out["d_loss"]),
+                               -float(out["wasserstein"]) + 10 * float(out["gradient_penalty"]),
+                               rtol=1e-5)
+    after = g.trainable_weights + c.trainable_weights
+    changed = {a.path: not np.array_equal(b, a.numpy()) for b, a in zip(before, after)}
+    # The critic's last bias shifts E[f(real)] and E[f(fake)] alike: no loss term can move it.
+    assert changed.pop("logit/bias") is False
+    assert all(changed.values())
+    assert c_opt.iterations.numpy() == 5 and g_opt.iterations.numpy() == 1
+
+
+def test_weight_clipping_keeps_the_critic_in_the_box():
+    g, c, g_opt, c_opt, rng = _small_wgan(rmsprop=True)
+    out = wgan_train_step(g, c, g_opt, c_opt, _batches(2), rng, n_critic=2, gp_weight=0.0,
+                          clip_value=0.01)
+    assert float(out["gradient_penalty"]) == 0.0
+    assert max(float(tf.reduce_max(tf.abs(w))) for w in c.trainable_weights) <= 0.01
+
+
+def test_wgan_step_traces_once():
+    g, c, g_opt, c_opt, rng = _small_wgan()
+    traces = wgan_train_step.experimental_get_tracing_count()
+    for seed in range(3):
+        wgan_train_step(g, c, g_opt, c_opt, _batches(2, seed=seed), rng, n_critic=2)
+    assert wgan_train_step.experimental_get_tracing_count() == traces + 1
+
+
+def test_settings_chosen_for_each_kind_of_device():
+    assert hardware.choose_settings([]) == {"device": "CPU", "mixed_precision": False,
+                                            "jit_compile": False, "schedule": "reduced"}
+    a100 = {"device_name": "A100", "compute_capability": (8, 0)}
+    p100 = {"device_name": "P100", "compute_capability": (6, 0)}
+    assert hardware.choose_settings([a100]) == {"device": "GPU", "mixed_precision": True,
+                                                "jit_compile": True, "schedule": "full"}
+    # float16 only pays off with Tensor Cores: an older GPU keeps float32 but still gets XLA.
+    assert hardware.choose_settings([p100])["mixed_precision"] is False
+    assert hardware.choose_settings([a100, p100])["mixed_precision"] is False
+    assert hardware.detect()["device"] == "CPU"  # this project's machines have no GPU
+
+
+def test_gpu_code_paths_run_on_cpu_too():
+    """Mixed precision and XLA are for GPUs, but must not break where they are forced on a CPU."""
+    config = TrainConfig(model="wgan_gp", mixed_precision=True, jit_compile=True, n_critic=2,
+                         batch_size=8)
+    checkpoint = build(config)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert checkpoint.generator.layers[1].dtype_policy.name == "mixed_float16"
+    assert checkpoint.generator.output.dtype == "float32"  # tanh image kept in float32
+    assert isinstance(checkpoint.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    out = make_step(config)(checkpoint, _batches(2, batch=8))
+    assert all(np.isfinite(float(v)) for v in out.values())
+
+
+def test_xla_step_computes_the_same_losses():
+    """XLA draws its own random numbers, so values match in size, not digit for digit."""
+    results = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        config = TrainConfig(model="wgan_gp", jit_compile=jit, n_critic=2, batch_size=8)
+        step, checkpoint = make_step(config), build(config)
+        results.append([step(checkpoint, _batches(2, batch=8, seed=s)) for s in range(3)])
+    for plain, xla in zip(*results):
+        assert all(np.isfinite(float(v)) for v in xla.values())
+        np.testing.assert_allclose(float(xla["d_loss"]),
+                                   -float(xla["wasserstein"]) + 10 * float(xla["gradient_penalty"]),
+                                   rtol=1e-5)
+        # At the start the penalty dominates the critic's loss and hardly depends on the noise.
+        np.testing.assert_allclose(float(xla["d_loss"]), float(plain["d_loss"]), rtol=0.02)
+
+
+@pytest.mark.usefixtures("real_data_dir")
+@pytest.mark.parametrize("model", ["wgan", "wgan_gp"])
+def test_wasserstein_models_train_in_the_loop(tmp_path, model):
+    config = TrainConfig(model=model, epochs=1, batch_size=32, limit=320, grid_size=4)
+    history = train(config, tmp_path, verbose=0)
+    assert history["epoch"] == [1]
+    assert {"wasserstein", "gradient_penalty"} <= set(read_history(tmp_path / "history.csv"))
+    assert (tmp_path / "samples" / "epoch_001.png").exists()
