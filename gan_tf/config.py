@@ -49,6 +49,7 @@ class TrainConfig:
     mixed_precision: bool = False  # GPU speed-ups; see gan_tf.hardware
     jit_compile: bool = False
     grid_size: int = 64  # images in each epoch's sample grid
+    log_every: int = 10  # steps between rows of steps.csv (0: none)
     data_dir: str | None = None
 
     def __post_init__(self):
@@ -78,6 +79,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "latent_dim", "grid_size", "n_critic"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.log_every < 0:
+            raise ConfigError(f"log_every must not be negative, got {self.log_every}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):

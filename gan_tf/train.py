@@ -5,6 +5,7 @@ A run directory DIR holds everything a run produces:
     DIR/config.json            the settings (checked when a run is resumed)
     DIR/history.csv            one row per epoch: epoch, d_loss, g_loss, (wasserstein,
                                gradient_penalty for WGANs), seconds, images_per_second
+    DIR/steps.csv              the same losses every ``log_every`` steps: epoch, step, ...
     DIR/samples/epoch_001.png  a grid from a fixed latent batch after every epoch
     DIR/checkpoints/           tf.train.CheckpointManager state, saved after every epoch
     DIR/tensorboard/           scalars and sample grids for TensorBoard
@@ -45,21 +46,32 @@ class TrainingDiverged(RuntimeError):
 
 
 def read_history(path):
-    """history.csv as a dict of columns (numbers as floats, epoch as int)."""
+    """history.csv (or steps.csv) as a dict of columns; numbers as floats, epoch and step as ints."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     columns = {key: [] for key in (rows[0].keys() if rows else HISTORY_FIELDS)}
     for row in rows:
         for key, value in row.items():
-            columns[key].append(int(value) if key == "epoch" else float(value))
+            columns[key].append(int(value) if key in ("epoch", "step") else float(value))
     return columns
 
 
-def _write_history(path, rows):
-    """Rewrite the whole table through a temporary file, so a kill never leaves half a row."""
+def _read_rows(path, last_epoch):
+    """The rows of a CSV table up to ``last_epoch``: later ones belong to an epoch whose
+    checkpoint never landed (a kill between writing the table and the checkpoint)."""
+    if not last_epoch or not Path(path).exists():
+        return []
+    with open(path, newline="") as f:
+        return [row for row in csv.DictReader(f) if int(row["epoch"]) <= last_epoch]
+
+
+def _write_rows(path, rows):
+    """Rewrite a whole table through a temporary file, so a kill never leaves half a row."""
+    if not rows:
+        return
     tmp = Path(str(path) + ".tmp")
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else HISTORY_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
         f.flush()
@@ -204,12 +216,8 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
 
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-    history_path = run_dir / "history.csv"
-    rows = []
-    if start and history_path.exists():
-        # Rows past the checkpoint belong to an epoch whose checkpoint never landed.
-        with open(history_path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= start]
+    history_path, steps_path = run_dir / "history.csv", run_dir / "steps.csv"
+    rows, step_rows = _read_rows(history_path, start), _read_rows(steps_path, start)
     if start:
         log(f"resumed from epoch {start}")
     if start >= config.epochs:
@@ -231,8 +239,12 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         t0 = time.perf_counter()
         try:
             for step, batch in enumerate(dataset, 1):
-                for key, value in train_step(checkpoint, batch).items():
-                    value = float(value)
+                losses = {key: float(value) for key, value in train_step(checkpoint, batch).items()}
+                global_step = (epoch - 1) * steps_per_epoch + step
+                if config.log_every and global_step % config.log_every == 0:
+                    step_rows.append({"epoch": epoch, "step": global_step,
+                                      **{k: round(v, 6) for k, v in losses.items()}})
+                for key, value in losses.items():
                     if not math.isfinite(value):
                         raise TrainingDiverged(
                             f"{key} became {value} at epoch {epoch}, step {step}. Nothing of "
@@ -263,7 +275,8 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         # History first, checkpoint second: a kill in between leaves an extra row that the
         # resume above drops, never a checkpoint without its row.
         rows.append(row)
-        _write_history(history_path, rows)
+        _write_rows(history_path, rows)
+        _write_rows(steps_path, step_rows)
         checkpoint.epoch.assign(epoch)
         manager.save(checkpoint_number=epoch)
         log(f"epoch {epoch}/{config.epochs}: d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}"

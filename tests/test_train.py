@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("real_data_dir")
 
 def small(**overrides):
     """256 MNIST images in batches of 64: four steps an epoch."""
-    settings = dict(epochs=2, batch_size=64, limit=256, grid_size=16)
+    settings = dict(epochs=2, batch_size=64, limit=256, grid_size=16, log_every=2)
     return TrainConfig(**{**settings, **overrides})
 
 
@@ -48,6 +48,8 @@ def test_run_directory_layout(tmp_path):
                  "generator.keras", "config.json", "checkpoints/checkpoint"):
         assert (tmp_path / name).is_file(), name
     assert json.loads((tmp_path / "config.json").read_text())["limit"] == 256
+    steps = read_history(tmp_path / "steps.csv")
+    assert steps["step"] == [2, 4, 6, 8] and steps["epoch"] == [1, 1, 2, 2]
     from PIL import Image
 
     assert Image.open(tmp_path / "progress.gif").n_frames == 2
@@ -76,6 +78,9 @@ def test_interrupted_run_resumes_to_the_same_end(tmp_path, monkeypatch, capsys):
     assert _saved_epoch(tmp_path / "stopped") == _saved_epoch(tmp_path / "straight") == 2
     # Seeds, noise stream and shuffling are all restored, so the resumed run is the same run.
     np.testing.assert_allclose(resumed["d_loss"], straight["d_loss"], rtol=1e-4)
+    steps = [read_history(tmp_path / d / "steps.csv") for d in ("stopped", "straight")]
+    assert steps[0]["step"] == steps[1]["step"] == [2, 4, 6, 8]
+    np.testing.assert_allclose(steps[0]["g_loss"], steps[1]["g_loss"], rtol=1e-4)
     for a, b in zip(_generator_weights(tmp_path / "stopped"), _generator_weights(tmp_path / "straight")):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
