@@ -66,6 +66,9 @@ def _parser():
                        help="compute in float16 with loss scaling (a GPU speed-up; slow on a CPU)")
     train.add_argument("--xla", action="store_true",
                        help="compile the training step with XLA (jit_compile)")
+    train.add_argument("--eval-every", type=int, default=0, metavar="K",
+                       help="every K epochs, score 2,000 samples (cFID, Inception Score, coverage, "
+                            "precision, recall) into history.csv and TensorBoard; 0: never")
     train.add_argument("--quiet", action="store_true",
                        help="no progress bar; one line per epoch only")
 
@@ -80,7 +83,54 @@ def _parser():
     sample.add_argument("--out", required=True, type=Path, metavar="FILE",
                         help="output file, .npy or .png")
     sample.add_argument("--seed", type=int, default=0, help="seed of the noise vectors")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score generated images with the offline metrics (prints JSON)",
+        description="Score images against the real test split with a classifier trained on the "
+                    "local data (trained once, then cached): cFID, classifier Inception Score, "
+                    "class coverage, precision and recall. SAMPLES is a .npy of N x 28 x 28 x 1 "
+                    "images in [-1, 1] as 'sample' writes them; uint8 and [0, 1] floats are "
+                    "accepted too, and the output says which range it assumed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    evaluate.add_argument("samples", nargs="?", type=Path, metavar="SAMPLES.npy",
+                          help="the images to score (not needed with --real)")
+    evaluate.add_argument("--dataset", default="mnist", choices=sorted(data.FOLDERS),
+                          help="the dataset the images should look like")
+    evaluate.add_argument("--real", action="store_true",
+                          help="score the first --n real training images instead: the floor")
+    evaluate.add_argument("--n", type=int, default=10_000, help="images scored with --real")
+    evaluate.add_argument("--k", type=int, default=3, help="neighbours for precision and recall")
+    evaluate.add_argument("--data-dir", default=None, help="folder holding mnist/ and fashion-mnist/")
     return parser
+
+
+def _evaluate(args):
+    import json
+
+    import numpy as np
+
+    if args.real:
+        images, _ = data.load(args.dataset, "train", data_dir=args.data_dir)
+        images = images[: args.n]
+    else:
+        if args.samples is None:
+            raise ConfigError("give SAMPLES.npy, or --real to score real images")
+        if not args.samples.is_file():
+            raise ConfigError(f"{args.samples} does not exist")
+        try:
+            images = np.load(args.samples, allow_pickle=False)
+        except Exception as e:
+            raise ConfigError(f"{args.samples} is not a readable .npy array ({e})") from None
+    from .metrics import Evaluator
+
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout is the JSON)
+    try:
+        scores = Evaluator(args.dataset, args.data_dir, log).evaluate(images, k=args.k)
+    except ValueError as e:
+        raise ConfigError(f"{args.samples or 'real images'}: {e}") from None
+    if args.real:
+        scores["assumed_input"] = f"real {args.dataset} training images (the floor)"
+    print(json.dumps(scores, indent=2))
 
 
 def _train(args):
@@ -89,7 +139,7 @@ def _train(args):
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
         beta_1=args.beta1, generator_loss=args.loss, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
-        jit_compile=args.xla, data_dir=args.data_dir)
+        jit_compile=args.xla, eval_every=args.eval_every, data_dir=args.data_dir)
     config.validate()
     from .train import train
 
@@ -121,7 +171,7 @@ def _sample(args):
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        {"train": _train, "sample": _sample}[args.command](args)
+        {"train": _train, "sample": _sample, "evaluate": _evaluate}[args.command](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -50,6 +50,7 @@ class TrainConfig:
     jit_compile: bool = False
     grid_size: int = 64  # images in each epoch's sample grid
     log_every: int = 10  # steps between rows of steps.csv (0: none)
+    eval_every: int = 0  # epochs between quality measurements (gan_tf.metrics; 0: none)
     data_dir: str | None = None
 
     def __post_init__(self):
@@ -79,8 +80,9 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "latent_dim", "grid_size", "n_critic"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.log_every < 0:
-            raise ConfigError(f"log_every must not be negative, got {self.log_every}")
+        for name in ("log_every", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):

@@ -52,7 +52,10 @@ def read_history(path):
     columns = {key: [] for key in (rows[0].keys() if rows else HISTORY_FIELDS)}
     for row in rows:
         for key, value in row.items():
-            columns[key].append(int(value) if key in ("epoch", "step") else float(value))
+            if key in ("epoch", "step"):
+                columns[key].append(int(value))
+            else:  # an empty cell: a metric not measured that epoch (see --eval-every)
+                columns[key].append(float(value) if value not in ("", None) else float("nan"))
     return columns
 
 
@@ -70,8 +73,9 @@ def _write_rows(path, rows):
     if not rows:
         return
     tmp = Path(str(path) + ".tmp")
+    fields = list(dict.fromkeys(key for row in rows for key in row))  # every column, first-seen order
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
         f.flush()
@@ -266,6 +270,8 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         row = {"epoch": epoch, **{k: round(v / steps_per_epoch, 6) for k, v in sums.items()},
                "seconds": round(seconds, 3),
                "images_per_second": round(steps_per_epoch * config.images_per_step / seconds, 1)}
+        if config.eval_every and epoch % config.eval_every == 0:
+            row.update(_quality(config, generator, log))
         with writer.as_default(step=epoch):
             for key, value in row.items():
                 if key != "epoch":
@@ -279,8 +285,9 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         _write_rows(steps_path, step_rows)
         checkpoint.epoch.assign(epoch)
         manager.save(checkpoint_number=epoch)
+        quality = f"  cFID {row['cfid']:.2f}" if "cfid" in row else ""
         log(f"epoch {epoch}/{config.epochs}: d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}"
-            f"  {seconds:.1f}s  ({row['images_per_second']:.0f} images/s)")
+            f"  {seconds:.1f}s  ({row['images_per_second']:.0f} images/s){quality}")
         if on_epoch_end:
             on_epoch_end(epoch, row)
 
@@ -289,6 +296,20 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
     if frames:
         plots.save_gif(frames, run_dir / "progress.gif")
     return read_history(history_path)
+
+
+_EVALUATORS = {}
+QUALITY_KEYS = ("cfid", "inception_score", "classes_covered", "precision", "recall")
+
+
+def _quality(config, generator, log):
+    """The evaluation metrics of 2,000 samples (gan_tf.metrics), for history.csv."""
+    from .metrics import Evaluator
+
+    if config.dataset not in _EVALUATORS:  # the classifier and real features, once per process
+        _EVALUATORS[config.dataset] = Evaluator(config.dataset, config.data_dir, log)
+    scores = _EVALUATORS[config.dataset].evaluate(generate(generator, 2000, seed=config.seed))
+    return {key: round(float(scores[key]), 4) for key in QUALITY_KEYS}
 
 
 def load_generator(run_dir):

@@ -46,7 +46,7 @@ def fake_data(tmp_path):
     return root, write_dataset(root)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_data_dir():
     path = os.environ.get("GAN_TF_DATA_DIR")
     if not path or not (Path(path) / "mnist").is_dir():

@@ -1,0 +1,227 @@
+"""Scoring a GAN offline, with a classifier trained on the local data (notebooks/05_evaluating_gans.ipynb).
+
+FID and the Inception Score need ImageNet Inception weights from the internet; here a small
+CNN trained by gan_tf on the dataset's own training split plays Inception's part:
+
+- cFID: the Frechet distance between Gaussians fitted to the classifier's penultimate features
+  of generated images and of the real test split (lower is better);
+- classifier Inception Score: exp(E_x KL(p(y|x) || p(y))), from 1 to the number of classes;
+- mode coverage: the histogram of predicted classes, how many classes are covered, KL to uniform;
+- precision and recall of k-nearest-neighbour manifolds in feature space (Kynkaenniemi et al. 2019),
+  on unit-length features (see ``unit_length``).
+
+The classifier is trained on first use and cached in ``$GAN_TF_CACHE_DIR`` (default
+``~/.cache/gan_tf``), so later calls load it in a second.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from . import data
+
+CACHE_ENV = "GAN_TF_CACHE_DIR"
+REQUIRED_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90}
+CLASSIFIER_EPOCHS = {"mnist": 4, "fashion_mnist": 6}  # clothes are harder to tell apart than digits
+
+
+def cache_dir():
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gan_tf")
+
+
+def make_classifier(num_classes=data.NUM_CLASSES):
+    """A small CNN; its 128-unit 'features' layer is what the distances are measured in."""
+    image = keras.Input(shape=(28, 28, 1), name="image")
+    x = image
+    for width in (32, 64):  # 28 -> 24 -> 12 -> 8 -> 4
+        x = layers.Conv2D(width, 3, activation="relu")(x)
+        x = layers.Conv2D(width, 3, activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu", name="features")(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(image, layers.Dense(num_classes, name="logits")(x), name="classifier")
+
+
+def train_classifier(dataset="mnist", data_dir=None, epochs=None, seed=0, verbose=0):
+    """Train the evaluation classifier on the training split; return (model, test accuracy)."""
+    name = data.canonical_name(dataset)
+    epochs = epochs or CLASSIFIER_EPOCHS[name]
+    keras.utils.set_random_seed(seed)
+    train_x, train_y = data.load(name, "train", data_dir=data_dir)
+    test_x, test_y = data.load(name, "test", data_dir=data_dir)
+    model = make_classifier()
+    steps = epochs * (len(train_x) // 128)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(to_unit_range(train_x), train_y, batch_size=128, epochs=epochs, verbose=verbose)
+    accuracy = float(model.evaluate(to_unit_range(test_x), test_y, batch_size=1000, verbose=0)[1])
+    return model, accuracy
+
+
+def load_classifier(dataset="mnist", data_dir=None, log=print):
+    """The cached classifier for a dataset, trained (and its test accuracy reported) on first use."""
+    name = data.canonical_name(dataset)
+    path = cache_dir() / f"classifier_{name}.keras"
+    info_path = path.with_suffix(".json")
+    if path.exists() and info_path.exists():
+        try:
+            return keras.models.load_model(path), json.loads(info_path.read_text())["test_accuracy"]
+        except Exception as e:  # a damaged cache is rebuilt, never fatal
+            log(f"warning: cached classifier {path} unreadable ({type(e).__name__}); retraining")
+    log(f"training the {name} evaluation classifier (once; cached in {cache_dir()})")
+    model, accuracy = train_classifier(name, data_dir)
+    log(f"{name} classifier test accuracy: {100 * accuracy:.2f} %")
+    if accuracy < REQUIRED_ACCURACY[name]:
+        raise RuntimeError(f"the {name} classifier reached only {100 * accuracy:.2f} % test accuracy "
+                           f"(needs {100 * REQUIRED_ACCURACY[name]:.0f} %); its scores would mislead")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    info_path.write_text(json.dumps({"test_accuracy": accuracy}) + "\n")
+    return model, accuracy
+
+
+def to_unit_range(images):
+    """uint8 0..255 -> float32 in [-1, 1]."""
+    return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
+def prepare_images(images):
+    """Check generated images and bring them to float32 (N, 28, 28, 1) in [-1, 1].
+
+    Accepts uint8 (0..255), floats in [0, 1] or floats in [-1, 1]; returns (images, which).
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+        raise ValueError(f"images must have shape (N, 28, 28, 1) or (N, 28, 28); got {images.shape}")
+    if len(images) == 0:
+        raise ValueError("no images to evaluate (N = 0)")
+    if images.dtype == np.uint8:
+        return to_unit_range(images), "uint8 pixels 0..255"
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images must be uint8 or float, got {images.dtype}")
+    if not np.isfinite(images).all():
+        raise ValueError(f"{int((~np.isfinite(images)).sum())} pixel values are NaN or infinite")
+    low, high = float(images.min()), float(images.max())
+    slack = 1e-3  # float round-off, e.g. after a blur, may step just outside the range
+    if low >= -slack and high <= 1 + slack:
+        return np.clip(images.astype(np.float32), 0, 1) * 2 - 1, "floats in [0, 1]"
+    if low >= -1 - slack and high <= 1 + slack:
+        return np.clip(images.astype(np.float32), -1, 1), "floats in [-1, 1]"
+    raise ValueError(f"pixel values span [{low:.3g}, {high:.3g}]; expected [-1, 1], [0, 1] or uint8")
+
+
+def frechet_distance(mu1, cov1, mu2, cov2):
+    """||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2).
+
+    Both square roots are taken of symmetric matrices by eigendecomposition, with negative
+    round-off eigenvalues clipped to zero, so singular covariances give a finite number.
+    """
+    values, vectors = np.linalg.eigh(cov1)
+    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = root1 @ cov2 @ root1
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * cross)
+
+
+def _pairwise_sq_distances(a, b):
+    return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T, 0)
+
+
+def _kth_neighbour_radius(features, k, chunk=2000):
+    """Distance from each point to its k-th nearest other point."""
+    radii = np.empty(len(features))
+    for start in range(0, len(features), chunk):
+        d = _pairwise_sq_distances(features[start:start + chunk], features)
+        radii[start:start + chunk] = np.sqrt(np.partition(d, k, axis=1)[:, k])  # column 0 is itself
+    return radii
+
+
+def _inside_manifold(points, centres, radii, chunk=2000):
+    """Which points fall within some centre's k-NN ball."""
+    inside = np.empty(len(points), bool)
+    for start in range(0, len(points), chunk):
+        d = np.sqrt(_pairwise_sq_distances(points[start:start + chunk], centres))
+        inside[start:start + chunk] = (d <= radii[None]).any(axis=1)
+    return inside
+
+
+def unit_length(features):
+    """Scale each feature vector to length 1.
+
+    Poor images (noise, blur) give small ReLU features near the origin, where the large
+    k-NN balls of the few odd real digits would swallow them and fake a precision of 1.
+    Comparing directions only removes that failure (measured in tests/test_metrics.py).
+    """
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def precision_recall(real_features, fake_features, k=3):
+    """Precision: share of fakes inside the real manifold; recall: share of reals inside the fake one."""
+    real_radii = _kth_neighbour_radius(real_features, k)
+    fake_radii = _kth_neighbour_radius(fake_features, k)
+    precision = _inside_manifold(fake_features, real_features, real_radii).mean()
+    recall = _inside_manifold(real_features, fake_features, fake_radii).mean()
+    return float(precision), float(recall)
+
+
+class Evaluator:
+    """Scores images against one dataset's real test split; build once, call many times."""
+
+    def __init__(self, dataset="mnist", data_dir=None, log=print):
+        self.dataset = data.canonical_name(dataset)
+        self.classifier, self.accuracy = load_classifier(self.dataset, data_dir, log)
+        self._features = keras.Model(self.classifier.input,
+                                     [self.classifier.get_layer("features").output,
+                                      self.classifier.output])
+        test_x, self.test_labels = data.load(self.dataset, "test", data_dir=data_dir)
+        self.real_features, _ = self.features(to_unit_range(test_x))
+        self.real_mu = self.real_features.mean(0)
+        self.real_cov = np.cov(self.real_features, rowvar=False)
+
+    def features(self, images):
+        """(penultimate features float64 (N, 128), class probabilities (N, 10)) of [-1, 1] images."""
+        feats, logits = [], []
+        for start in range(0, len(images), 1000):
+            f, lg = self._features(tf.constant(images[start:start + 1000]), training=False)
+            feats.append(f.numpy())
+            logits.append(lg.numpy())
+        return (np.concatenate(feats).astype(np.float64),
+                tf.nn.softmax(np.concatenate(logits)).numpy().astype(np.float64))
+
+    def evaluate(self, images, k=3):
+        """All metrics of a batch of images (any accepted range) as a dict of plain numbers."""
+        images, assumed = prepare_images(images)
+        if len(images) <= k:
+            raise ValueError(f"need more than k={k} images for precision/recall, got {len(images)}")
+        feats, probs = self.features(images)
+        marginal = probs.mean(0)
+        kl = (probs * (np.log(probs + 1e-12) - np.log(marginal + 1e-12))).sum(1)
+        counts = np.bincount(probs.argmax(1), minlength=data.NUM_CLASSES)
+        share = counts / counts.sum()
+        # A class counts as covered when it gets at least a tenth of its fair share.
+        covered = int((share >= 0.1 / data.NUM_CLASSES).sum())
+        nonzero = share > 0
+        precision, recall = precision_recall(unit_length(self.real_features), unit_length(feats), k)
+        return {
+            "dataset": self.dataset, "n": len(images), "assumed_input": assumed,
+            "cfid": frechet_distance(feats.mean(0), np.cov(feats, rowvar=False),
+                                     self.real_mu, self.real_cov),
+            "inception_score": float(np.exp(kl.mean())),
+            "classes_covered": covered,
+            "class_histogram": counts.tolist(),
+            "kl_to_uniform": float((share[nonzero] * np.log(share[nonzero] * data.NUM_CLASSES)).sum()),
+            "precision": precision, "recall": recall, "k": k,
+            "classifier_test_accuracy": self.accuracy,
+        }

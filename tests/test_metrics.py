@@ -1,0 +1,157 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gan_tf import metrics
+
+
+def test_frechet_distance_known_values():
+    rng = np.random.default_rng(0)
+    d = 6
+    mu = rng.normal(size=d)
+    eye = np.eye(d)
+    assert metrics.frechet_distance(mu, eye, mu, eye) == pytest.approx(0, abs=1e-9)
+    # N(0, I) vs N(m, 4I): |m|^2 + tr(I + 4I - 2 * 2I) = |m|^2 + d.
+    assert metrics.frechet_distance(np.zeros(d), eye, mu, 4 * eye) == pytest.approx(mu @ mu + d)
+    a = rng.normal(size=(d, d))
+    cov = a @ a.T
+    assert metrics.frechet_distance(mu, cov, mu, cov) == pytest.approx(0, abs=1e-6)
+
+
+def test_frechet_distance_is_finite_for_singular_covariances():
+    rng = np.random.default_rng(1)
+    low_rank = rng.normal(size=(50, 2)) @ rng.normal(size=(2, 20))  # rank 2 in 20 dimensions
+    cov = np.cov(low_rank, rowvar=False)
+    value = metrics.frechet_distance(np.zeros(20), cov, np.ones(20), np.zeros((20, 20)))
+    assert np.isfinite(value) and value >= 20  # at least the squared mean difference
+
+
+def test_precision_and_recall_on_point_clouds():
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(1000, 8))
+    same = rng.normal(size=(1000, 8))
+    precision, recall = metrics.precision_recall(real, same)
+    assert precision > 0.8 and recall > 0.8  # k-NN balls of 1,000 points in 8-D miss a little
+    far = rng.normal(size=(1000, 8)) + 50
+    assert metrics.precision_recall(real, far) == (0.0, 0.0)
+    # Fakes from one corner of the real cloud: realistic (precise) but missing most of it.
+    corner = real[real[:, 0] > 1.0]
+    corner_precision, corner_recall = metrics.precision_recall(real, corner)
+    assert corner_precision == 1.0 and corner_recall < recall - 0.3
+
+
+@pytest.mark.parametrize("images, assumed", [
+    (np.zeros((3, 28, 28, 1), np.uint8), "uint8"),
+    (np.full((3, 28, 28), 0.5, np.float32), "[0, 1]"),
+    (np.full((3, 28, 28, 1), -0.5, np.float32), "[-1, 1]"),
+])
+def test_accepted_input_ranges(images, assumed):
+    prepared, which = metrics.prepare_images(images)
+    assert prepared.shape == (3, 28, 28, 1) and prepared.dtype == np.float32
+    assert assumed in which
+    assert prepared.min() >= -1 and prepared.max() <= 1
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.zeros((3, 32, 32, 1), np.float32), "shape"),
+    (np.zeros((0, 28, 28, 1), np.float32), "no images"),
+    (np.full((2, 28, 28, 1), np.nan, np.float32), "NaN"),
+    (np.full((2, 28, 28, 1), 7.0, np.float32), "pixel values span"),
+])
+def test_bad_inputs_are_refused(images, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.prepare_images(images)
+
+
+@pytest.fixture(scope="module")
+def evaluator(real_data_dir, tmp_path_factory):
+    """The MNIST evaluator; its classifier is trained once into this test session's cache."""
+    import os
+
+    cache = os.environ.get(metrics.CACHE_ENV) or str(tmp_path_factory.mktemp("cache"))
+    os.environ[metrics.CACHE_ENV] = cache
+    return metrics.Evaluator("mnist", real_data_dir)
+
+
+@pytest.fixture(scope="module")
+def real_train(real_data_dir):
+    from gan_tf import data
+
+    images, labels = data.load("mnist", "train", data_dir=real_data_dir)
+    return metrics.to_unit_range(images[:2000]), labels[:2000]
+
+
+def test_classifier_is_accurate(evaluator):
+    assert evaluator.accuracy >= 0.99
+
+
+def test_floor_and_ceiling(evaluator, real_train):
+    images, _ = real_train
+    real = evaluator.evaluate(images)
+    assert real["classes_covered"] == 10
+    assert real["inception_score"] > 9.0
+    assert real["precision"] > 0.6 and real["recall"] > 0.6
+    noise = evaluator.evaluate(np.random.default_rng(0).uniform(-1, 1, images.shape).astype(np.float32))
+    assert noise["cfid"] > 50 * max(real["cfid"], 0.1)
+    assert noise["precision"] < 0.05
+
+
+def test_dropped_classes_lose_coverage_and_recall(evaluator, real_train):
+    images, labels = real_train
+    full = evaluator.evaluate(images)
+    half = evaluator.evaluate(images[labels < 5])
+    assert half["classes_covered"] == 5
+    assert half["recall"] < full["recall"] - 0.2
+    assert half["cfid"] > full["cfid"]
+    assert half["kl_to_uniform"] > 0.5  # close to log 2 for five equal classes
+
+
+def test_blur_loses_precision(evaluator, real_train):
+    import tensorflow as tf
+
+    images, _ = real_train
+    kernel = tf.ones((5, 5, 1, 1)) / 25.0
+    blurred = tf.nn.conv2d(images, kernel, strides=1, padding="SAME").numpy()
+    assert evaluator.evaluate(blurred)["precision"] < evaluator.evaluate(images)["precision"] - 0.2
+
+
+def test_same_input_same_numbers(evaluator, real_train):
+    images, _ = real_train
+    assert evaluator.evaluate(images[:500]) == evaluator.evaluate(images[:500])
+
+
+def test_evaluate_command(tmp_path, evaluator, real_train):
+    images, _ = real_train
+    np.save(tmp_path / "good.npy", images[:300])
+    run = lambda *a: subprocess.run([sys.executable, "-m", "gan_tf", "evaluate", *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=600)
+    result = run(tmp_path / "good.npy", "--dataset", "mnist")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert scores["n"] == 300 and "[-1, 1]" in scores["assumed_input"] and scores["cfid"] >= 0
+    np.save(tmp_path / "bad.npy", np.zeros((4, 32, 32)))
+    result = run(tmp_path / "bad.npy")
+    assert result.returncode == 2 and "shape" in result.stderr
+    (tmp_path / "junk.npy").write_text("not an array")
+    result = run(tmp_path / "junk.npy")
+    assert result.returncode == 2 and "not a readable .npy" in result.stderr
+
+
+def test_fashion_mnist_classifier_is_accurate(evaluator, real_data_dir):
+    """Trained (about 3 minutes on 2 cores) into the same cache as the MNIST one."""
+    _, accuracy = metrics.load_classifier("fashion_mnist", real_data_dir)
+    assert accuracy >= 0.90
+
+
+def test_training_measures_quality_every_k_epochs(tmp_path, evaluator):
+    from gan_tf.config import TrainConfig
+    from gan_tf.train import read_history, train
+
+    config = TrainConfig(epochs=2, batch_size=64, limit=256, grid_size=4, eval_every=2)
+    history = train(config, tmp_path, verbose=0)
+    assert np.isnan(history["cfid"][0]) and history["cfid"][1] > 0  # measured at epoch 2 only
+    assert 1 <= history["inception_score"][1] <= 10
+    assert read_history(tmp_path / "history.csv")["classes_covered"][1] >= 1
