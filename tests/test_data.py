@@ -2,7 +2,7 @@ import gzip
 
 import numpy as np
 import pytest
-from conftest import write_dataset, write_idx
+from idx_files import write_dataset, write_idx
 
 from gan_tf import data
 
