@@ -31,7 +31,8 @@ def _parser():
                     "generator.keras. Running it again on the same --out resumes from the last "
                     "saved epoch; --epochs is the total to reach.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("model", choices=MODELS, help="which GAN to train")
+    train.add_argument("model", choices=MODELS,
+                       help="which GAN to train (cgan: conditional, can be asked for a class)")
     train.add_argument("--dataset", default=DEFAULTS.dataset, choices=sorted(data.FOLDERS),
                        help="training data (from --data-dir, $GAN_TF_DATA_DIR or data/)")
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
@@ -66,9 +67,13 @@ def _parser():
                        help="compute in float16 with loss scaling (a GPU speed-up; slow on a CPU)")
     train.add_argument("--xla", action="store_true",
                        help="compile the training step with XLA (jit_compile)")
-    train.add_argument("--eval-every", type=int, default=0, metavar="K",
+    train.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                       help=f"sample from a moving average of the generator's weights with this "
+                            f"decay; 0: off (default: {_per_model('ema_decay')})")
+    train.add_argument("--eval-every", type=int, default=None, metavar="K",
                        help="every K epochs, score 2,000 samples (cFID, Inception Score, coverage, "
-                            "precision, recall) into history.csv and TensorBoard; 0: never")
+                            "precision, recall; cgan: label accuracy) into history.csv and "
+                            f"TensorBoard; 0: never (default: {_per_model('eval_every')})")
     train.add_argument("--quiet", action="store_true",
                        help="no progress bar; one line per epoch only")
 
@@ -83,6 +88,8 @@ def _parser():
     sample.add_argument("--out", required=True, type=Path, metavar="FILE",
                         help="output file, .npy or .png")
     sample.add_argument("--seed", type=int, default=0, help="seed of the noise vectors")
+    sample.add_argument("--label", type=int, default=None, metavar="K",
+                        help="cgan runs only: generate class K (default: every class in turn)")
 
     evaluate = commands.add_parser(
         "evaluate", help="score generated images with the offline metrics (prints JSON)",
@@ -139,7 +146,7 @@ def _train(args):
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
         beta_1=args.beta1, generator_loss=args.loss, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
-        jit_compile=args.xla, eval_every=args.eval_every, data_dir=args.data_dir)
+        jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir)
     config.validate()
     from .train import train
 
@@ -159,13 +166,19 @@ def _sample(args):
     from .plots import save_grid
     from .train import generate, load_generator
 
-    images = generate(load_generator(args.run_dir), args.n, seed=args.seed)
+    generator = load_generator(args.run_dir)
+    try:
+        images = generate(generator, args.n, seed=args.seed, labels=args.label)
+    except ValueError as e:
+        hint = " (train with 'train cgan' to choose classes)" if args.label is not None else ""
+        raise ConfigError(f"--label {args.label}: {e}{hint}") from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npy":
         np.save(args.out, images)
     else:
         save_grid(images, args.out)
-    print(f"wrote {args.n} images to {args.out}")
+    what = f" of class {args.label}" if args.label is not None else ""
+    print(f"wrote {args.n} images{what} to {args.out}")
 
 
 def main(argv=None):

@@ -200,6 +200,11 @@ class Evaluator:
         return (np.concatenate(feats).astype(np.float64),
                 tf.nn.softmax(np.concatenate(logits)).numpy().astype(np.float64))
 
+    def label_accuracy(self, images, labels):
+        """Share of images the classifier assigns to the class they were generated for."""
+        _, probs = self.features(prepare_images(images)[0])
+        return float((probs.argmax(1) == np.asarray(labels)).mean())
+
     def evaluate(self, images, k=3):
         """All metrics of a batch of images (any accepted range) as a dict of plain numbers."""
         images, assumed = prepare_images(images)

@@ -1,10 +1,14 @@
-"""Generator and discriminator builders for 28x28x1 images (taught in notebooks/02_dcgan_mnist.ipynb).
+"""Generator and discriminator builders for 28x28x1 images (notebooks 02 and 04).
 
-The default DCGAN follows the architecture of TensorFlow's classic DCGAN tutorial, with the
-widths and the latent size as parameters:
+The DCGAN follows the architecture of TensorFlow's classic DCGAN tutorial, with the widths and
+the latent size as parameters:
 
 generator      z (latent_dim) -> Dense 7*7*w0 -> 7x7x w0 -> 7x7x w1 -> 14x14x w2 -> 28x28x1 (tanh)
 discriminator  28x28x1 -> 14x14x w0 -> 7x7x w1 -> one logit (no sigmoid; the losses take logits)
+
+With ``num_classes`` > 0 both become conditional (Mirza & Osindero, 2014) and take a second
+input, an integer class label: the generator appends a learned label embedding to z, the
+discriminator sees a learned 28x28 label map as a second image channel.
 """
 
 import keras
@@ -17,14 +21,25 @@ GENERATOR_WIDTHS = (256, 128, 64)
 DISCRIMINATOR_WIDTHS = (64, 128)
 # The tutorial used Keras 2's LeakyReLU default (alpha=0.3); Keras 3 needs it spelled out.
 NEGATIVE_SLOPE = 0.3
+LABEL_EMBEDDING = 50  # length of the generator's label vector
 
 
-def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, name="generator"):
-    """Map a latent vector to a 28x28x1 image in [-1, 1]."""
+def _label_input():
+    return keras.Input(shape=(), dtype="int32", name="label")
+
+
+def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0, name="generator"):
+    """Map a latent vector (and, if conditional, a class label) to a 28x28x1 image in [-1, 1]."""
     w0, w1, w2 = widths
     z = keras.Input(shape=(latent_dim,), name="z")
+    inputs, x = [z], z
+    if num_classes:  # the label becomes a learned vector beside the noise
+        label = _label_input()
+        inputs.append(label)
+        x = layers.Concatenate()([z, layers.Embedding(num_classes, LABEL_EMBEDDING,
+                                                      name="label_embedding")(label)])
     # Biases are left out before BatchNorm: its beta does the same job.
-    x = layers.Dense(7 * 7 * w0, use_bias=False)(z)
+    x = layers.Dense(7 * 7 * w0, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(negative_slope=NEGATIVE_SLOPE)(x)
     x = layers.Reshape((7, 7, w0))(x)
@@ -36,16 +51,22 @@ def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, name="generat
     # tanh matches the data's [-1, 1] range; float32 keeps it exact under mixed precision.
     image = layers.Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False,
                                    activation="tanh", dtype="float32", name="image")(x)
-    return keras.Model(z, image, name=name)
+    return keras.Model(inputs if num_classes else z, image, name=name)
 
 
-def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, name="discriminator"):
-    """Map a 28x28x1 image to one real-vs-fake logit (or, as a WGAN critic, a score).
+def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, num_classes=0, name="discriminator"):
+    """Map a 28x28x1 image (and, if conditional, a class label) to one real-vs-fake logit
+    (or, as a WGAN critic, a score).
 
     No BatchNorm anywhere: WGAN-GP's penalty is per sample, which batch statistics would break.
     """
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
-    x = image
+    inputs, x = [image], image
+    if num_classes:  # the label becomes a learned picture stacked on the image
+        label = _label_input()
+        inputs.append(label)
+        label_map = layers.Embedding(num_classes, 28 * 28, name="label_embedding")(label)
+        x = layers.Concatenate()([image, layers.Reshape(IMAGE_SHAPE)(label_map)])
     for width in widths:
         x = layers.Conv2D(width, 5, strides=2, padding="same")(x)
         x = layers.LeakyReLU(negative_slope=NEGATIVE_SLOPE)(x)
@@ -53,9 +74,15 @@ def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, name="discrimin
             x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(x)
-    return keras.Model(image, logit, name=name)
+    return keras.Model(inputs if num_classes else image, logit, name=name)
 
 
 def latent_dim_of(generator):
-    """The latent size a generator expects, read from its input layer."""
-    return int(generator.input_shape[-1])
+    """The latent size a generator expects, read from its first input."""
+    return int(generator.inputs[0].shape[-1])
+
+
+def num_classes_of(model):
+    """How many classes a conditional network knows; 0 for an unconditional one."""
+    names = [layer.name for layer in model.layers]
+    return model.get_layer("label_embedding").input_dim if "label_embedding" in names else 0

@@ -40,39 +40,44 @@ def make_optimizer(model, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, kind="ad
 
 @tf.function
 def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_images, rng,
-                   generator_loss="non_saturating", r1_weight=0.0):
+                   generator_loss="non_saturating", labels=None):
     """Update both networks once from the same fakes; return {'d_loss', 'g_loss'}.
 
     ``rng`` is a ``tf.random.Generator``: checkpointing it makes a resumed run draw the
     same noise an uninterrupted one would. ``generator_loss`` names an entry of
-    ``losses.GENERATOR_LOSSES``. ``r1_weight`` > 0 adds the R1 penalty
-    (r1_weight / 2) * E||grad D(x_real)||^2 (Mescheder et al., 2018) to the discriminator's loss.
+    ``losses.GENERATOR_LOSSES``. ``labels`` (conditional GAN, notebook 04): the real images'
+    classes; the fakes are asked for the same classes, so both sides see one label mix.
     """
-    batch_size = tf.shape(real_images)[0]
-    z = rng.normal([batch_size, latent_dim_of(generator)])
+    z = rng.normal([tf.shape(real_images)[0], latent_dim_of(generator)])
+    condition = [] if labels is None else [labels]
     # Two tapes over one forward pass: the fakes feed both losses, as in the classic recipe.
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-        fake_images = generator(z, training=True)
-        if r1_weight:
-            with tf.GradientTape() as r1_tape:
-                r1_tape.watch(real_images)
-                real_logits = discriminator(real_images, training=True)
-                # Samples do not interact, so the gradient of the sum is per sample.
-                summed = tf.reduce_sum(real_logits)
-            slopes = r1_tape.gradient(summed, real_images)
-            r1 = tf.reduce_mean(tf.reduce_sum(tf.reshape(slopes, [batch_size, -1]) ** 2, axis=1))
-        else:
-            real_logits = discriminator(real_images, training=True)
-            r1 = 0.0
-        fake_logits = discriminator(fake_images, training=True)
+        fake_images = generator([z, *condition] if condition else z, training=True)
+        real_logits = discriminator([real_images, *condition] if condition else real_images,
+                                    training=True)
+        fake_logits = discriminator([fake_images, *condition] if condition else fake_images,
+                                    training=True)
         d_loss = discriminator_loss(real_logits, fake_logits)
         g_loss = GENERATOR_LOSSES[generator_loss](fake_logits)
-        d_objective = d_loss + 0.5 * r1_weight * r1
     g_grads = g_tape.gradient(g_loss, generator.trainable_variables)
-    d_grads = d_tape.gradient(d_objective, discriminator.trainable_variables)
+    d_grads = d_tape.gradient(d_loss, discriminator.trainable_variables)
     g_optimizer.apply_gradients(zip(g_grads, generator.trainable_variables))
     d_optimizer.apply_gradients(zip(d_grads, discriminator.trainable_variables))
     return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+@tf.function
+def update_moving_average(average, model, decay, step):
+    """Move every weight of ``average`` (BatchNorm statistics too) towards ``model``'s.
+
+    The rate starts fast and settles at ``decay``: min(decay, (1 + step) / (10 + step)),
+    so that early in a run the average is not dominated by the untrained first weights.
+    Sampling from the average smooths out the generator's step-to-step wobble.
+    """
+    step = tf.cast(step, tf.float32)
+    rate = tf.minimum(decay, (1.0 + step) / (10.0 + step))
+    for slow, fast in zip(average.weights, model.weights):
+        slow.assign(rate * slow + (1.0 - rate) * tf.cast(fast, slow.dtype))
 
 
 @tf.function

@@ -107,7 +107,7 @@ def fit_discriminator(real, fake, steps=2000, batch_size=512, learning_rate=1e-3
     return discriminator
 
 
-def train_toy(generator_loss="non_saturating", pack=1, r1_weight=0.0, steps=3000,
+def train_toy(generator_loss="non_saturating", pack=1, steps=3000,
               batch_size=512, learning_rate=1e-3, latent_dim=2, hidden=(128, 128, 128),
               cosine_decay=False, seed=0, snapshot_every=500, n_eval=2500):
     """Train a toy GAN on the ring; return its losses, snapshots and final coverage.
@@ -131,7 +131,7 @@ def train_toy(generator_loss="non_saturating", pack=1, r1_weight=0.0, steps=3000
     for step in range(1, steps + 1):
         real = tf.constant(sample_ring(batch_size, rng))
         losses = gan_train_step(generator, discriminator, g_opt, d_opt, real, noise,
-                                generator_loss, r1_weight)
+                                generator_loss)
         if step % 50 == 0:
             history["step"].append(step)
             for key in ("d_loss", "g_loss"):

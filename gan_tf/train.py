@@ -6,11 +6,13 @@ A run directory DIR holds everything a run produces:
     DIR/history.csv            one row per epoch: epoch, d_loss, g_loss, (wasserstein,
                                gradient_penalty for WGANs), seconds, images_per_second
     DIR/steps.csv              the same losses every ``log_every`` steps: epoch, step, ...
-    DIR/samples/epoch_001.png  a grid from a fixed latent batch after every epoch
+    DIR/samples/epoch_001.png  a grid from a fixed latent batch after every epoch (cgan: one row
+                               per class, one column per latent vector)
     DIR/checkpoints/           tf.train.CheckpointManager state, saved after every epoch
     DIR/tensorboard/           scalars and sample grids for TensorBoard
     DIR/progress.gif           the grids as an animation (at the end)
-    DIR/generator.keras        the trained generator (at the end)
+    DIR/generator.keras        the generator to sample from (at the end; the moving average of
+                               its weights when config.ema_decay > 0)
 
 Training into a DIR that has a checkpoint continues from its last saved epoch, so a run
 stopped by Ctrl-C or a kill loses at most the epoch in progress.
@@ -29,12 +31,13 @@ import numpy as np
 import tensorflow as tf
 
 from . import data, models, plots
-from .config import WASSERSTEIN, ConfigError, TrainConfig
-from .steps import gan_train_step, make_optimizer, wgan_train_step
+from .config import CONDITIONAL, WASSERSTEIN, ConfigError, TrainConfig
+from .steps import gan_train_step, make_optimizer, update_moving_average, wgan_train_step
 
 HISTORY_FIELDS = ["epoch", "d_loss", "g_loss", "seconds", "images_per_second"]
 # Settings a checkpoint cannot be carried across: resuming with another value is refused.
-STRUCTURAL = ("model", "dataset", "latent_dim", "mixed_precision")
+STRUCTURAL = ("model", "dataset", "latent_dim", "mixed_precision", "ema_decay")
+GRID_COLUMNS = 10  # cgan grids: this many latent vectors per class row
 
 
 class CheckpointError(RuntimeError):
@@ -84,9 +87,16 @@ def _write_rows(path, rows):
 
 
 def fixed_latents(config):
-    """The latent batch behind every epoch's grid: the same for the whole run and on resume."""
+    """The generator input behind every epoch's grid: the same for the whole run and on resume.
+
+    cgan: GRID_COLUMNS latent vectors, repeated for every class, with the labels beside them.
+    """
     rng = np.random.default_rng(config.seed)
-    return rng.standard_normal((config.grid_size, config.latent_dim)).astype(np.float32)
+    if config.model not in CONDITIONAL:
+        return rng.standard_normal((config.grid_size, config.latent_dim)).astype(np.float32)
+    z = rng.standard_normal((GRID_COLUMNS, config.latent_dim)).astype(np.float32)
+    labels = np.repeat(np.arange(data.NUM_CLASSES, dtype=np.int32), GRID_COLUMNS)
+    return [np.tile(z, (data.NUM_CLASSES, 1)), labels]
 
 
 def build(config):
@@ -94,12 +104,17 @@ def build(config):
     previous_policy = keras.config.dtype_policy()
     if config.mixed_precision:  # layers take the policy in force when they are created
         keras.config.set_dtype_policy("mixed_float16")
+    num_classes = data.NUM_CLASSES if config.model in CONDITIONAL else 0
     try:
-        generator = models.make_generator(config.latent_dim)
+        generator = models.make_generator(config.latent_dim, num_classes=num_classes)
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
-            dropout=0.0 if config.model in WASSERSTEIN else 0.3,
+            dropout=0.0 if config.model in WASSERSTEIN else 0.3, num_classes=num_classes,
             name="critic" if config.model in WASSERSTEIN else "discriminator")
+        extra = {}
+        if config.ema_decay:  # a second copy of G whose weights trail the trained ones
+            extra["ema_generator"] = keras.models.clone_model(generator)
+            extra["ema_generator"].set_weights(generator.get_weights())
     finally:
         keras.config.set_dtype_policy(previous_policy)
     kind = "rmsprop" if config.model == "wgan" else "adam"
@@ -115,7 +130,7 @@ def build(config):
                       for layer in net.layers if hasattr(layer, "seed_generator")]
     return tf.train.Checkpoint(generator=generator, discriminator=discriminator,
                                g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-                               rng=rng, epoch=epoch, dropout_states=dropout_states)
+                               rng=rng, epoch=epoch, dropout_states=dropout_states, **extra)
 
 
 def make_step(config):
@@ -129,10 +144,17 @@ def make_step(config):
         step, options = gan_train_step, dict(generator_loss=config.generator_loss)
     if config.jit_compile:  # XLA: the same Python function, compiled as one fused program
         step = tf.function(step.python_function, jit_compile=True)
+    decay = tf.constant(config.ema_decay, tf.float32)
 
     def run(checkpoint, batch):
-        return step(checkpoint.generator, checkpoint.discriminator, checkpoint.g_optimizer,
-                    checkpoint.d_optimizer, batch, checkpoint.rng, **options)
+        # A cgan's batches are (images, labels) pairs; the others' are images alone.
+        images, extra = (batch[0], dict(labels=batch[1])) if config.model in CONDITIONAL else (batch, {})
+        losses = step(checkpoint.generator, checkpoint.discriminator, checkpoint.g_optimizer,
+                      checkpoint.d_optimizer, images, checkpoint.rng, **options, **extra)
+        if config.ema_decay:
+            update_moving_average(checkpoint.ema_generator, checkpoint.generator, decay,
+                                  checkpoint.g_optimizer.iterations)
+        return losses
 
     return run
 
@@ -190,8 +212,11 @@ def _check_resume(config, run_dir):
     if not path.exists():
         return
     saved = json.loads(path.read_text())
-    clash = [f"{k}: saved {saved.get(k)!r}, now {getattr(config, k)!r}"
-             for k in STRUCTURAL if saved.get(k) != getattr(config, k)]
+    saved.setdefault("ema_decay", 0.0)  # runs from before the moving average existed
+    # Only whether there is an average matters to the checkpoint, not its decay.
+    same = {k: bool(saved[k]) == bool(getattr(config, k)) if k == "ema_decay"
+            else saved.get(k) == getattr(config, k) for k in STRUCTURAL}
+    clash = [f"{k}: saved {saved.get(k)!r}, now {getattr(config, k)!r}" for k in STRUCTURAL if not same[k]]
     if clash:
         raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(clash)}). "
                           "Use the same settings to resume it, or a new --out directory.")
@@ -208,13 +233,15 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
     run_dir = Path(run_dir)
     log = print if verbose else (lambda *a, **k: None)
     _check_resume(config, run_dir)
-    images, _ = data.load(config.dataset, "train", data_dir=config.data_dir)
-    images = images[: config.limit]
+    images, labels = data.load(config.dataset, "train", data_dir=config.data_dir)
+    images, labels = images[: config.limit], labels[: config.limit]
+    if config.model not in CONDITIONAL:
+        labels = None
     config.validate(len(images))
 
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout
     checkpoint = build(config)
-    generator = checkpoint.generator
+    generator = sampling_generator(checkpoint)
     manager = _checkpoint_manager(checkpoint, run_dir)
     start = restore(checkpoint, manager, log)
 
@@ -235,7 +262,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
 
     for epoch in range(start + 1, config.epochs + 1):
         # Seeding the shuffle by epoch makes a resumed run see the batches an uninterrupted one would.
-        dataset = data.make_dataset(images, batch_size=config.images_per_step,
+        dataset = data.make_dataset(images, labels, batch_size=config.images_per_step,
                                     seed=config.seed * 100_003 + epoch)
         sums = {}
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}",
@@ -266,7 +293,8 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         seconds = time.perf_counter() - t0
 
         samples = generator(latents, training=False).numpy()
-        plots.save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png")
+        columns = GRID_COLUMNS if config.model in CONDITIONAL else None
+        plots.save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png", cols=columns)
         row = {"epoch": epoch, **{k: round(v / steps_per_epoch, 6) for k, v in sums.items()},
                "seconds": round(seconds, 3),
                "images_per_second": round(steps_per_epoch * config.images_per_step / seconds, 1)}
@@ -276,7 +304,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
             for key, value in row.items():
                 if key != "epoch":
                     tf.summary.scalar(key, value)
-            tf.summary.image("samples", plots.image_grid(samples)[None, :, :, None])
+            tf.summary.image("samples", plots.image_grid(samples, columns)[None, :, :, None])
         writer.flush()
         # History first, checkpoint second: a kill in between leaves an extra row that the
         # resume above drops, never a checkpoint without its row.
@@ -286,6 +314,8 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         checkpoint.epoch.assign(epoch)
         manager.save(checkpoint_number=epoch)
         quality = f"  cFID {row['cfid']:.2f}" if "cfid" in row else ""
+        if "label_accuracy" in row:
+            quality += f"  label accuracy {row['label_accuracy']:.1%}"
         log(f"epoch {epoch}/{config.epochs}: d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}"
             f"  {seconds:.1f}s  ({row['images_per_second']:.0f} images/s){quality}")
         if on_epoch_end:
@@ -303,37 +333,72 @@ QUALITY_KEYS = ("cfid", "inception_score", "classes_covered", "precision", "reca
 
 
 def _quality(config, generator, log):
-    """The evaluation metrics of 2,000 samples (gan_tf.metrics), for history.csv."""
+    """The evaluation metrics of 2,000 samples (gan_tf.metrics) for history.csv; for a
+    conditional generator also its label accuracy, with every class asked for equally often."""
     from .metrics import Evaluator
 
     if config.dataset not in _EVALUATORS:  # the classifier and real features, once per process
         _EVALUATORS[config.dataset] = Evaluator(config.dataset, config.data_dir, log)
-    scores = _EVALUATORS[config.dataset].evaluate(generate(generator, 2000, seed=config.seed))
-    return {key: round(float(scores[key]), 4) for key in QUALITY_KEYS}
+    evaluator = _EVALUATORS[config.dataset]
+    labels = balanced_labels(2000) if models.num_classes_of(generator) else None
+    images = generate(generator, 2000, seed=config.seed, labels=labels)
+    scores = evaluator.evaluate(images)
+    row = {key: round(float(scores[key]), 4) for key in QUALITY_KEYS}
+    if labels is not None:
+        row["label_accuracy"] = round(evaluator.label_accuracy(images, labels), 4)
+    return row
 
 
 def load_generator(run_dir):
-    """The generator of a run: from its newest checkpoint, else from generator.keras."""
+    """The generator of a run (the moving average of its weights, when the run keeps one):
+    from its newest checkpoint, else from generator.keras."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if config_path.exists() and (run_dir / "checkpoints" / "checkpoint").exists():
-        config = TrainConfig(**json.loads(config_path.read_text()))
+        saved = json.loads(config_path.read_text())
+        saved.setdefault("ema_decay", 0.0)  # runs from before the moving average existed
+        config = TrainConfig(**saved)
         checkpoint = build(config)
         manager = _checkpoint_manager(checkpoint, run_dir)
         if restore(checkpoint, manager, log=print):
-            return checkpoint.generator
+            return sampling_generator(checkpoint)
     if (run_dir / "generator.keras").exists():
         return keras.models.load_model(run_dir / "generator.keras")
     raise CheckpointError(f"{run_dir} has no checkpoint and no generator.keras; "
                           "train into it first (python -m gan_tf train ... --out DIR).")
 
 
-def generate(generator, n, seed=0, batch_size=500):
-    """n images from a generator as float32 (n, 28, 28, 1) in [-1, 1]."""
+def sampling_generator(checkpoint):
+    """The generator to draw samples from: the moving average of the weights when the run keeps one."""
+    return getattr(checkpoint, "ema_generator", None) or checkpoint.generator
+
+
+def balanced_labels(n, num_classes=data.NUM_CLASSES):
+    """0, 1, ..., 9, 0, 1, ...: n labels asking for every class equally often."""
+    return np.arange(n, dtype=np.int32) % num_classes
+
+
+def generate(generator, n, seed=0, batch_size=500, labels=None):
+    """n images from a generator as float32 (n, 28, 28, 1) in [-1, 1].
+
+    ``labels`` (conditional generators only): one class for all images, or one per image;
+    left out, every class is asked for equally often.
+    """
+    num_classes = models.num_classes_of(generator)
+    if labels is not None and not num_classes:
+        raise ValueError("this generator is unconditional: it cannot be asked for a class")
+    if num_classes:
+        labels = balanced_labels(n, num_classes) if labels is None else np.broadcast_to(
+            np.asarray(labels, dtype=np.int32), (n,))
+        if labels.min() < 0 or labels.max() >= num_classes:
+            bad = labels[(labels < 0) | (labels >= num_classes)][0]
+            raise ValueError(f"label {bad} is not a class of this generator; "
+                             f"it knows classes 0 to {num_classes - 1}")
     rng = np.random.default_rng(seed)
     latent_dim = models.latent_dim_of(generator)
     chunks = []
     for start in range(0, n, batch_size):
         z = rng.standard_normal((min(batch_size, n - start), latent_dim)).astype(np.float32)
-        chunks.append(generator(z, training=False).numpy())
+        inputs = z if labels is None else [z, labels[start:start + len(z)]]
+        chunks.append(generator(inputs, training=False).numpy())
     return np.concatenate(chunks).astype(np.float32)

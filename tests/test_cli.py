@@ -16,11 +16,12 @@ def run(*args, env=None):
 def test_help_explains_every_option():
     train_help = run("train", "--help").stdout
     for option in ("--dataset", "--epochs", "--out", "--batch-size", "--limit", "--seed",
-                   "--data-dir", "--lr", "--loss", "--latent-dim"):
+                   "--data-dir", "--lr", "--loss", "--latent-dim", "--ema", "--eval-every"):
         assert option in train_help
     assert "resumes" in train_help.lower()
     sample_help = run("sample", "--help").stdout
     assert "--n" in sample_help and ".npy" in sample_help and ".png" in sample_help
+    assert "--label" in sample_help and "cgan" in sample_help
 
 
 @pytest.mark.parametrize("args, message", [
@@ -77,6 +78,25 @@ def test_train_then_sample(tmp_path, real_data_dir):
     assert result.returncode == 0, result.stderr
     assert "resumed from epoch 2" in result.stdout
     assert len((out / "history.csv").read_text().splitlines()) == 1 + 3
+
+    result = run("sample", out, "--n", 4, "--label", 3, "--out", tmp_path / "x.npy")
+    assert result.returncode == 2 and "unconditional" in result.stderr and "train cgan" in result.stderr
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_train_conditional_then_sample_a_class(tmp_path, real_data_dir):
+    out = tmp_path / "cgan"
+    result = run("train", "cgan", "--epochs", 1, "--out", out, "--batch-size", 64, "--limit", 256,
+                 "--eval-every", 0, "--data-dir", real_data_dir, "--quiet")
+    assert result.returncode == 0, result.stderr
+    result = run("sample", out, "--n", 6, "--label", 7, "--out", tmp_path / "sevens.npy")
+    assert result.returncode == 0, result.stderr
+    assert "6 images of class 7" in result.stdout
+    assert np.load(tmp_path / "sevens.npy").shape == (6, 28, 28, 1)
+    for label in (10, -1):
+        result = run("sample", out, "--n", 6, "--label", label, "--out", tmp_path / "bad.npy")
+        assert result.returncode == 2 and f"label {label} is not a class" in result.stderr
+        assert "0 to 9" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -155,3 +155,20 @@ def test_training_measures_quality_every_k_epochs(tmp_path, evaluator):
     assert np.isnan(history["cfid"][0]) and history["cfid"][1] > 0  # measured at epoch 2 only
     assert 1 <= history["inception_score"][1] <= 10
     assert read_history(tmp_path / "history.csv")["classes_covered"][1] >= 1
+
+
+def test_conditional_training_logs_label_accuracy(tmp_path, evaluator):
+    from gan_tf.config import TrainConfig
+    from gan_tf.train import train
+
+    config = TrainConfig(model="cgan", epochs=1, batch_size=64, limit=256)
+    assert config.eval_every == 1  # cgan measures every epoch unless told otherwise
+    history = train(config, tmp_path, verbose=0)
+    assert 0 <= history["label_accuracy"][0] <= 1 and history["cfid"][0] > 0
+
+
+def test_label_accuracy_counts_matching_classes(evaluator, real_train):
+    images, labels = real_train
+    assert evaluator.label_accuracy(images, labels) > 0.98
+    # Shifting every label by one makes almost every answer wrong.
+    assert evaluator.label_accuracy(images, (labels + 1) % 10) < 0.05

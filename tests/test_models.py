@@ -37,3 +37,28 @@ def test_discriminator_widths_are_parameters():
     discriminator = models.make_discriminator(widths=(8, 16))
     assert discriminator(np.zeros((2, 28, 28, 1), "float32")).shape == (2, 1)
     assert discriminator.count_params() == (25 * 8 + 8) + (25 * 8 * 16 + 16) + (7 * 7 * 16 + 1)
+
+
+def test_conditional_networks_take_a_label_and_count_its_embeddings():
+    generator = models.make_generator(num_classes=10)
+    z = np.zeros((4, 100), "float32")
+    labels = np.array([0, 3, 7, 9], "int32")
+    assert generator([z, labels]).shape == (4, 28, 28, 1)
+    # Over the unconditional generator: the label table and the Dense weights of its 50 entries.
+    extra = 10 * models.LABEL_EMBEDDING + models.LABEL_EMBEDDING * 7 * 7 * 256
+    assert generator.count_params() == 2_330_944 + extra
+    discriminator = models.make_discriminator(num_classes=10)
+    assert discriminator([np.zeros((4, 28, 28, 1), "float32"), labels]).shape == (4, 1)
+    # The label map is a second input channel: a 28x28 table per class, 25*64 more first-layer weights.
+    assert discriminator.count_params() == 212_865 + 10 * 784 + 25 * 64
+    assert models.num_classes_of(generator) == 10 and models.num_classes_of(discriminator) == 10
+    assert models.num_classes_of(models.make_generator()) == 0
+    assert models.latent_dim_of(generator) == 100
+
+
+def test_the_label_changes_the_image():
+    generator = models.make_generator(num_classes=10)
+    z = np.random.default_rng(0).normal(size=(1, 100)).astype("float32")
+    first = generator([z, np.array([1], "int32")]).numpy()
+    other = generator([z, np.array([2], "int32")]).numpy()
+    assert not np.allclose(first, other)

@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf import models
-from gan_tf.steps import gan_train_step, make_optimizer
+from gan_tf.steps import gan_train_step, make_optimizer, update_moving_average
 
 
 def _small_gan(seed=0):
@@ -56,14 +56,35 @@ def test_same_seed_same_losses():
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5)
 
 
-def test_r1_penalty_changes_only_the_discriminator_update():
-    results = {}
-    for weight in (0.0, 10.0):
-        g, d, g_opt, d_opt, rng = _small_gan(seed=4)
-        losses = gan_train_step(g, d, g_opt, d_opt, _batch(0), rng, "non_saturating", weight)
-        results[weight] = (losses, [w.numpy() for w in d.trainable_weights],
-                           [w.numpy() for w in g.trainable_weights])
-    # Same forward pass, so the same reported losses; the penalty only enters D's gradient.
-    np.testing.assert_allclose(results[0.0][0]["d_loss"], results[10.0][0]["d_loss"], rtol=1e-6)
-    assert not np.allclose(results[0.0][1][0], results[10.0][1][0])
-    np.testing.assert_allclose(results[0.0][2][0], results[10.0][2][0], rtol=1e-6)
+def test_conditional_step_trains_both_label_embeddings():
+    """The labels reach both networks: one step moves the rows of the classes in the batch only."""
+    tf.keras.utils.set_random_seed(5)
+    g = models.make_generator(16, (32, 16, 8), num_classes=3)
+    d = models.make_discriminator(widths=(8, 16), num_classes=3)
+    g_opt, d_opt = make_optimizer(g, 1e-3), make_optimizer(d, 1e-3)
+    tables = [net.get_layer("label_embedding").embeddings for net in (g, d)]
+    before = [t.numpy().copy() for t in tables]
+    labels = tf.constant(np.arange(32, dtype=np.int32) % 2)  # classes 0 and 1, never 2
+    losses = gan_train_step(g, d, g_opt, d_opt, _batch(0), tf.random.Generator.from_seed(5),
+                            labels=labels)
+    assert np.isfinite(float(losses["d_loss"])) and np.isfinite(float(losses["g_loss"]))
+    for old, table in zip(before, tables):
+        new = table.numpy()
+        assert not np.allclose(old[:2], new[:2])
+        np.testing.assert_array_equal(old[2], new[2])
+
+
+def test_moving_average_follows_the_weights_slowly():
+    tf.keras.utils.set_random_seed(6)
+    model = models.make_generator(4, (8, 8, 4))
+    average = tf.keras.models.clone_model(model)
+    average.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    # Late in a run the rate is the decay itself: one update moves 1% of the way.
+    update_moving_average(average, model, tf.constant(0.99), tf.constant(10_000, tf.int64))
+    for slow, fast in zip(average.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(slow, 0.01 * fast, rtol=1e-4, atol=1e-7)
+    # At step 0 the warm-up rate 1/10 applies: 90% of the way at once.
+    average.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    update_moving_average(average, model, tf.constant(0.99), tf.constant(0, tf.int64))
+    for slow, fast in zip(average.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(slow, 0.9 * fast, rtol=1e-4, atol=1e-7)

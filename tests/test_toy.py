@@ -31,8 +31,7 @@ def test_pack_joins_samples_pairwise():
 
 
 def test_short_toy_run_returns_snapshots_and_coverage():
-    result = toy.train_toy(steps=20, batch_size=64, snapshot_every=10, n_eval=100, pack=2,
-                           r1_weight=0.1)
+    result = toy.train_toy(steps=20, batch_size=64, snapshot_every=10, n_eval=100, pack=2)
     assert sorted(result["snapshots"]) == [0, 10, 20]
     assert result["points"].shape == (100, 2)
     assert 0 <= result["coverage"]["modes"] <= 8

@@ -60,6 +60,36 @@ def test_run_directory_layout(tmp_path):
     assert {"d_loss", "g_loss", "samples"} <= tags
 
 
+def test_conditional_run_has_a_row_per_class_and_samples_a_chosen_class(tmp_path):
+    from PIL import Image
+
+    from gan_tf import plots
+
+    history = train(small(model="cgan", epochs=1, eval_every=0), tmp_path, verbose=0)
+    assert history["epoch"] == [1]
+    grid = np.array(Image.open(tmp_path / "samples" / "epoch_001.png"))
+    ten_by_ten = plots.image_grid(np.zeros((100, 28, 28, 1)), cols=10)
+    assert grid.shape == (2 * ten_by_ten.shape[0], 2 * ten_by_ten.shape[1])
+    generator = train_module.load_generator(tmp_path)
+    images = train_module.generate(generator, 5, labels=3)
+    assert images.shape == (5, 28, 28, 1)
+    with pytest.raises(ValueError, match="label 10 is not a class.*0 to 9"):
+        train_module.generate(generator, 5, labels=10)
+
+
+def test_an_unconditional_generator_cannot_be_asked_for_a_class(tmp_path):
+    train(small(epochs=1), tmp_path, verbose=0)
+    with pytest.raises(ValueError, match="unconditional"):
+        train_module.generate(train_module.load_generator(tmp_path), 4, labels=1)
+
+
+def test_resume_with_or_without_moving_average_is_refused(tmp_path):
+    train(small(epochs=1), tmp_path, verbose=0)
+    with pytest.raises(ConfigError, match="ema_decay: saved 0.999, now 0.0"):
+        train(small(ema_decay=0.0), tmp_path, verbose=0)
+    train(small(epochs=2, ema_decay=0.99), tmp_path, verbose=0)  # another decay resumes fine
+
+
 def test_interrupted_run_resumes_to_the_same_end(tmp_path, monkeypatch, capsys):
     straight = train(small(), tmp_path / "straight", verbose=0)
 
@@ -161,6 +191,7 @@ def test_nothing_to_do_when_already_trained(tmp_path, capsys):
     (dict(learning_rate=-1.0), "learning_rate must be a positive"),
     (dict(beta_1=1.0), r"beta_1 must be in \[0, 1\)"),
     (dict(generator_loss="hinge"), "unknown generator loss"),
+    (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
 ])
 def test_impossible_settings_are_refused_before_work(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):

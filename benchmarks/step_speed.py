@@ -1,0 +1,171 @@
+"""Step speed: gan_tf's DCGAN training step against the tutorial's, side by side in one process.
+
+    python benchmarks/step_speed.py [--reps 7] [--steps 20]
+
+Both run the tutorial's architecture at its batch size (256) on the same batch of real MNIST
+images held in memory, so only the step is timed. The two alternate: for each repetition,
+--steps steps of one, then of the other (order flipped every repetition), after warm-up.
+Prints images/second of each (median over repetitions), the median of the per-repetition
+speed ratios gan_tf / tutorial, and each step's share of this CPU's peak float32 rate.
+
+FLOPs are counted, not sampled: multiply-adds of the convolution and dense layers (2 FLOPs
+each; elementwise ops, BatchNorm and the optimizers are left out, a few percent), for the
+passes a step runs: G forward (B), D forward (2B real+fake), the weight gradients and the
+input gradients each costing one more forward pass's worth of the layer, with only the
+gradients each tape needs (see step_flops).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def layer_flops(layer):
+    """Forward FLOPs per image of one Conv2D / Conv2DTranspose / Dense layer (0 for others)."""
+    from keras import layers
+
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None:
+        return 0
+    weights = 1
+    for size in kernel.shape:
+        weights *= int(size)
+    if isinstance(layer, layers.Dense):
+        return 2 * weights
+    if isinstance(layer, layers.Conv2DTranspose):  # each input pixel scatters a k x k x out patch
+        h, w = layer.input.shape[1:3]
+    elif isinstance(layer, layers.Conv2D):  # each output pixel gathers a k x k x in patch
+        h, w = layer.output.shape[1:3]
+    else:
+        return 0
+    return 2 * weights * int(h) * int(w)
+
+
+def step_flops(generator, discriminator, batch_size):
+    """FLOPs of one classic two-tape GAN step (see the module docstring)."""
+    g = [layer_flops(layer) for layer in generator.layers]
+    d = [layer_flops(layer) for layer in discriminator.layers]
+    g_layers, d_layers = [f for f in g if f], [f for f in d if f]
+    forward = batch_size * (sum(g) + 2 * sum(d))
+    # d_tape: weight gradients on real+fake; input gradients except into the first layer.
+    d_backward = 2 * batch_size * (sum(d_layers) + sum(d_layers[1:]))
+    # g_tape: input gradients through D on the fakes (all layers, down to the image), then
+    # G's weight gradients and its input gradients except into the latent vector.
+    g_backward = batch_size * (sum(d_layers) + sum(g_layers) + sum(g_layers[1:]))
+    return forward + d_backward + g_backward
+
+
+def matmul_rate(n=2048, reps=10):
+    """Measured float32 FLOP/s of a large matrix product: what this CPU delivers in practice."""
+    import tensorflow as tf
+
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    (a @ b).numpy()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        (a @ b).numpy()
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times)
+
+
+def nominal_peak():
+    """cores x GHz x FLOPs/cycle from lscpu, or None. AVX-512 cores with two FMA pipes do
+    2 pipes x 16 float32 lanes x 2 FLOPs = 64 FLOPs per cycle (AMD Zen 4 runs 512-bit ops in
+    two halves: 32; Zen 5, CPU family 26, has full-width pipes: 64)."""
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        return None, "no /proc/cpuinfo"
+    flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
+    family = next((line.split(":")[1].strip() for line in info.splitlines()
+                   if line.startswith("cpu family")), "?")
+    bogomips = next((float(line.split(":")[1]) for line in info.splitlines()
+                     if line.lower().startswith("bogomips")), None)
+    if bogomips is None:
+        return None, "no clock rate found"
+    ghz = bogomips / 2 / 1000  # BogoMIPS is twice the nominal clock on x86
+    per_cycle = 64 if "avx512f" in flags and family == "26" else (
+        32 if "avx512f" in flags or "avx2" in flags else 16)
+    cores = os.cpu_count()
+    return cores * ghz * 1e9 * per_cycle, f"{cores} cores x {ghz:.2f} GHz x {per_cycle} FLOPs/cycle"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=7, help="alternating repetitions")
+    parser.add_argument("--steps", type=int, default=20, help="steps per timed block")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="TrainConfig overrides for gan_tf's step (e.g. jit_compile=true)")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    import tensorflow as tf
+    import tutorial_reference as ref
+    from time_to_quality import parse_overrides
+
+    from gan_tf import data
+    from gan_tf.config import TrainConfig
+    from gan_tf.train import build, make_step
+
+    images, _ = data.load("mnist", "train")
+    batch = tf.constant(images[: ref.BATCH_SIZE].astype(np.float32) / 127.5 - 1)
+
+    reference = ref.Reference()
+    config = TrainConfig(model="dcgan", batch_size=ref.BATCH_SIZE,
+                         **parse_overrides(args.set)).validate()
+    state = build(config)
+    gan_tf_step = make_step(config)
+    runners = {
+        "tutorial": lambda: reference.step(batch),
+        "gan_tf": lambda: gan_tf_step(state, batch),
+    }
+
+    def block(name, steps):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = runners[name]()
+        float(out["d_loss"])  # wait for the last step
+        return time.perf_counter() - t0
+
+    for name in runners:  # trace and warm up
+        block(name, 3)
+    seconds = {name: [] for name in runners}
+    ratios = []
+    for rep in range(args.reps):
+        order = list(runners) if rep % 2 == 0 else list(runners)[::-1]
+        for name in order:
+            seconds[name].append(block(name, args.steps))
+        ratios.append(seconds["tutorial"][-1] / seconds["gan_tf"][-1])
+
+    flops = {"tutorial": step_flops(reference.generator, reference.discriminator, ref.BATCH_SIZE),
+             "gan_tf": step_flops(state.generator, state.discriminator, ref.BATCH_SIZE)}
+    measured_peak = matmul_rate()
+    peak, how = nominal_peak()
+    print(f"settings: batch {ref.BATCH_SIZE}, {args.reps} alternating repetitions of {args.steps} "
+          f"steps, gan_tf config overrides {parse_overrides(args.set) or 'none'}")
+    print(f"peak float32: nominal {peak / 1e9:.0f} GFLOP/s ({how}); measured 2048x2048 "
+          f"matmul {measured_peak / 1e9:.0f} GFLOP/s")
+    for name in runners:
+        step_seconds = statistics.median(seconds[name]) / args.steps
+        rate = flops[name] / step_seconds
+        print(f"{name:8s}: {ref.BATCH_SIZE / step_seconds:7.0f} images/s  "
+              f"{step_seconds * 1000:6.1f} ms/step  {flops[name] / 1e9:6.2f} GFLOP/step  "
+              f"{rate / 1e9:6.1f} GFLOP/s = {rate / peak:5.1%} of nominal peak, "
+              f"{rate / measured_peak:5.1%} of matmul rate")
+    ratio = statistics.median(ratios)
+    print("ratios per repetition (tutorial time / gan_tf time): "
+          + " ".join(f"{r:.3f}" for r in ratios))
+    print(f"SUMMARY step speed ratio gan_tf/tutorial = {ratio:.3f} (median of {args.reps}); "
+          f"images/s tutorial {ref.BATCH_SIZE * args.steps / statistics.median(seconds['tutorial']):.0f}, "
+          f"gan_tf {ref.BATCH_SIZE * args.steps / statistics.median(seconds['gan_tf']):.0f}")
+
+
+if __name__ == "__main__":
+    main()
