@@ -12,13 +12,14 @@ from . import data
 GENERATOR_LOSS_NAMES = ("non_saturating", "saturating")  # keys of losses.GENERATOR_LOSSES
 LATENT_DIM = 100
 # Each model's recipe, used for every setting left at None:
-# dcgan   the DCGAN paper's Adam(2e-4, beta_1=0.5) with TensorFlow's tutorial architecture and
-#         batch 256, sampled from a moving average of the generator's weights (measured in
-#         benchmarks/: reaches the tutorial recipe's 30-epoch quality in a fraction of the time).
+# dcgan   TensorFlow's tutorial architecture trained with the DCGAN paper's Adam(2e-4, beta_1=0.5)
+#         on batches of 64 (four times the updates per epoch of the tutorial's 256), sampled from
+#         a moving average of the generator's weights. benchmarks/time_to_quality.py measures it
+#         against the tutorial's recipe.
 # cgan    the same recipe, conditional (notebook 04); logs its label accuracy every epoch.
 # wgan    Arjovsky et al. 2017: RMSprop 5e-5, batch 64, clip 0.01, 5 critic steps.
 # wgan_gp Gulrajani et al. 2017: Adam(1e-4, beta_1=0, beta_2=0.9), batch 64, lambda 10, 5 critic steps.
-_GAN = dict(batch_size=256, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999)
+_GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999)
 MODEL_DEFAULTS = {
     "dcgan": dict(_GAN, eval_every=0),
     "cgan": dict(_GAN, eval_every=1),

@@ -31,6 +31,11 @@ FILE_STEMS = {
 }
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
+CLASS_NAMES = {
+    "mnist": [str(digit) for digit in range(10)],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"],
+}
 
 # IDX magic numbers: two zero bytes, a type code (0x08 = unsigned byte), the number of dims.
 IMAGES_MAGIC = 0x00000803

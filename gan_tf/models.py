@@ -74,6 +74,9 @@ def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, num_classes=0, 
             x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
     logit = layers.Dense(1, dtype="float32", name="logit")(x)
+    if num_classes:  # projection (Miyato & Koyama, 2018): + <features, class vector>
+        class_vector = layers.Embedding(num_classes, x.shape[-1], name="label_projection")(label)
+        logit = layers.Add(dtype="float32")([logit, layers.Dot(axes=1)([x, class_vector])])
     return keras.Model(inputs if num_classes else image, logit, name=name)
 
 
@@ -86,3 +89,11 @@ def num_classes_of(model):
     """How many classes a conditional network knows; 0 for an unconditional one."""
     names = [layer.name for layer in model.layers]
     return model.get_layer("label_embedding").input_dim if "label_embedding" in names else 0
+
+
+def generator_with_embedding_input(generator):
+    """A conditional generator's layers taking the label *embedding* (a vector) instead of the
+    label: the same weights, so two classes' embeddings can be blended (notebook 04)."""
+    concat = next(layer for layer in generator.layers if isinstance(layer, layers.Concatenate))
+    z, embedding = concat.input
+    return keras.Model([z, embedding], generator.output, name=generator.name + "_from_embedding")

@@ -47,13 +47,22 @@ def save_gif(png_paths, path, seconds_per_frame=0.3):
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
 
 
-def show_grid(images, cols=None, title=None, ax=None):
-    """Draw a grid of images with matplotlib (for notebooks)."""
+def show_grid(images, cols=None, title=None, ax=None, row_labels=None, pad=2):
+    """Draw a grid of images with matplotlib (for notebooks); ``row_labels`` name the rows."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(5, 5))[1]
-    ax.imshow(image_grid(images, cols), cmap="gray", vmin=0, vmax=255)
+    ax.imshow(image_grid(images, cols, pad), cmap="gray", vmin=0, vmax=255)
     ax.set_axis_off()
+    if row_labels is not None:  # keep the axis for its tick labels, hide the rest of it
+        ax.set_axis_on()
+        height = images.shape[1] + pad
+        ax.set_yticks([pad + height * r + images.shape[1] / 2 for r in range(len(row_labels))],
+                      list(row_labels))
+        ax.set_xticks([])
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
     if title:
         ax.set_title(title)
     return ax

@@ -49,8 +49,9 @@ def test_conditional_networks_take_a_label_and_count_its_embeddings():
     assert generator.count_params() == 2_330_944 + extra
     discriminator = models.make_discriminator(num_classes=10)
     assert discriminator([np.zeros((4, 28, 28, 1), "float32"), labels]).shape == (4, 1)
-    # The label map is a second input channel: a 28x28 table per class, 25*64 more first-layer weights.
-    assert discriminator.count_params() == 212_865 + 10 * 784 + 25 * 64
+    # The label map is a second input channel (a 28x28 table per class, 25*64 more first-layer
+    # weights), and the projection adds one 7*7*128 class vector per class.
+    assert discriminator.count_params() == 212_865 + 10 * 784 + 25 * 64 + 10 * 7 * 7 * 128
     assert models.num_classes_of(generator) == 10 and models.num_classes_of(discriminator) == 10
     assert models.num_classes_of(models.make_generator()) == 0
     assert models.latent_dim_of(generator) == 100
@@ -62,3 +63,13 @@ def test_the_label_changes_the_image():
     first = generator([z, np.array([1], "int32")]).numpy()
     other = generator([z, np.array([2], "int32")]).numpy()
     assert not np.allclose(first, other)
+
+
+def test_generator_with_embedding_input_matches_the_label_path():
+    generator = models.make_generator(num_classes=10)
+    table = generator.get_layer("label_embedding").embeddings.numpy()
+    z = np.random.default_rng(1).normal(size=(3, 100)).astype("float32")
+    labels = np.array([2, 5, 9], "int32")
+    via_labels = generator([z, labels], training=False).numpy()
+    via_vectors = models.generator_with_embedding_input(generator)([z, table[labels]], training=False)
+    np.testing.assert_allclose(via_labels, via_vectors.numpy(), atol=1e-6)
