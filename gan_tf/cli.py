@@ -18,6 +18,15 @@ def _per_model(key):
     return ", ".join(f"{model} {values[key]}" for model, values in MODEL_DEFAULTS.items())
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, but only where the help text does not already say them."""
+
+    def _get_help_string(self, action):
+        if "default:" in (action.help or "") or action.default is None or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m gan_tf",
@@ -30,7 +39,7 @@ def _parser():
                     "history.csv, checkpoints/, tensorboard/, and at the end progress.gif and "
                     "generator.keras. Running it again on the same --out resumes from the last "
                     "saved epoch; --epochs is the total to reach.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     train.add_argument("model", choices=MODELS,
                        help="which GAN to train (cgan: conditional, can be asked for a class)")
     train.add_argument("--dataset", default=DEFAULTS.dataset, choices=sorted(data.FOLDERS),
@@ -82,7 +91,7 @@ def _parser():
         description="Generate images with a run's generator (its newest checkpoint, else "
                     "generator.keras). FILE ending in .npy: float32 array N x 28 x 28 x 1 with "
                     "values in [-1, 1]; ending in .png: a grid picture.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     sample.add_argument("run_dir", type=Path, metavar="DIR", help="a run directory from 'train'")
     sample.add_argument("--n", type=int, default=64, help="number of images")
     sample.add_argument("--out", required=True, type=Path, metavar="FILE",
@@ -98,7 +107,7 @@ def _parser():
                     "class coverage, precision and recall. SAMPLES is a .npy of N x 28 x 28 x 1 "
                     "images in [-1, 1] as 'sample' writes them; uint8 and [0, 1] floats are "
                     "accepted too, and the output says which range it assumed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     evaluate.add_argument("samples", nargs="?", type=Path, metavar="SAMPLES.npy",
                           help="the images to score (not needed with --real)")
     evaluate.add_argument("--dataset", default="mnist", choices=sorted(data.FOLDERS),
