@@ -1,12 +1,14 @@
 """Step speed: gan_tf's DCGAN training step against the tutorial's, side by side in one process.
 
-    python benchmarks/step_speed.py [--reps 7] [--steps 20]
+    python benchmarks/step_speed.py [--reps 7] [--steps 20] [--concat] [--json FILE]
 
 Both run the tutorial's architecture at its batch size (256) on the same batch of real MNIST
-images held in memory, so only the step is timed. The two alternate: for each repetition,
+images held in memory, so only the step is timed. They alternate: for each repetition,
 --steps steps of one, then of the other (order flipped every repetition), after warm-up.
 Prints images/second of each (median over repetitions), the median of the per-repetition
 speed ratios gan_tf / tutorial, and each step's share of this CPU's peak float32 rate.
+gan_tf's default recipe (batch 64) is timed in the same rotation: benchmarks/compare_curves.py
+uses its seconds per step, and the tutorial's, to put both time-to-quality curves on one clock.
 
 FLOPs are counted, not sampled: multiply-adds of the convolution and dense layers (2 FLOPs
 each; elementwise ops, BatchNorm and the optimizers are left out, a few percent), for the
@@ -16,6 +18,7 @@ gradients each tape needs (see step_flops).
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -116,7 +119,8 @@ def concat_variant(state, real_images):
     state.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
     state.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
     if hasattr(state, "ema_generator"):  # the same bookkeeping as gan_tf's default step
-        update_moving_average(state.ema_generator, state.generator, 0.999, state.g_optimizer.iterations)
+        update_moving_average.python_function(  # inlined: this variant is one tf.function
+            state.ema_generator, state.generator, 0.999, state.g_optimizer.iterations)
     return {"d_loss": d_loss, "g_loss": g_loss}
 
 
@@ -126,6 +130,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20, help="steps per timed block")
     parser.add_argument("--concat", action="store_true",
                         help="also time a variant with one discriminator pass on real+fake")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the measured seconds per step to this JSON file "
+                             "(benchmarks/compare_curves.py reads it)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="TrainConfig overrides for gan_tf's step (e.g. jit_compile=true)")
     args = parser.parse_args(argv)
@@ -133,7 +140,7 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
     import tutorial_reference as ref
-    from time_to_quality import parse_overrides
+    from time_to_quality import cpu_name, parse_overrides
 
     from gan_tf import data
     from gan_tf.config import TrainConfig
@@ -147,14 +154,24 @@ def main(argv=None):
                          **parse_overrides(args.set)).validate()
     state = build(config)
     gan_tf_step = make_step(config)
+    # gan_tf's default recipe trains on smaller batches: its own step, timed alongside, converts
+    # the steps of its time-to-quality curve into time on this machine.
+    default_config = TrainConfig(model="dcgan", **parse_overrides(args.set)).validate()
+    default_state = build(default_config)
+    default_step = make_step(default_config)
+    small_batch = batch[: default_config.batch_size]
+    batch_sizes = {"tutorial": ref.BATCH_SIZE, "gan_tf": ref.BATCH_SIZE,
+                   "gan_tf_default": default_config.batch_size}
     runners = {
         "tutorial": lambda: reference.step(batch),
         "gan_tf": lambda: gan_tf_step(state, batch),
+        "gan_tf_default": lambda: default_step(default_state, small_batch),
     }
     if args.concat:  # lever: one discriminator call on real and fake stacked (same maths: no BatchNorm in D)
         concat_state = build(config)
         concat_step = tf.function(concat_variant)
         runners["gan_tf_concat"] = lambda: concat_step(concat_state, batch)
+        batch_sizes["gan_tf_concat"] = ref.BATCH_SIZE
 
     def block(name, steps):
         t0 = time.perf_counter()
@@ -176,25 +193,35 @@ def main(argv=None):
     flops = {"tutorial": step_flops(reference.generator, reference.discriminator, ref.BATCH_SIZE)}
     for name in runners:
         if name != "tutorial":
-            flops[name] = step_flops(state.generator, state.discriminator, ref.BATCH_SIZE)
+            flops[name] = step_flops(state.generator, state.discriminator, batch_sizes[name])
     measured_peak = matmul_rate()
     peak, how = nominal_peak()
-    print(f"settings: batch {ref.BATCH_SIZE}, {args.reps} alternating repetitions of {args.steps} "
+    print(f"settings: batch {ref.BATCH_SIZE} (gan_tf_default: {default_config.batch_size}), "
+          f"{args.reps} alternating repetitions of {args.steps} "
           f"steps, gan_tf config overrides {parse_overrides(args.set) or 'none'}")
+    print(f"machine: {cpu_name()}")
+    if peak is None:  # unknown clock: report shares of the measured matmul rate only
+        peak, how = float("nan"), how
     print(f"peak float32: nominal {peak / 1e9:.0f} GFLOP/s ({how}); measured 2048x2048 "
           f"matmul {measured_peak / 1e9:.0f} GFLOP/s")
+    step_seconds_of = {name: statistics.median(seconds[name]) / args.steps for name in runners}
     for name in runners:
-        step_seconds = statistics.median(seconds[name]) / args.steps
+        step_seconds = step_seconds_of[name]
         rate = flops[name] / step_seconds
-        print(f"{name:8s}: {ref.BATCH_SIZE / step_seconds:7.0f} images/s  "
+        print(f"{name:14s} batch {batch_sizes[name]:3d}: {batch_sizes[name] / step_seconds:7.0f} images/s  "
               f"{step_seconds * 1000:6.1f} ms/step  {flops[name] / 1e9:6.2f} GFLOP/step  "
               f"{rate / 1e9:6.1f} GFLOP/s = {rate / peak:5.1%} of nominal peak, "
               f"{rate / measured_peak:5.1%} of matmul rate")
     for name in runners:
-        if name != "tutorial":
+        if batch_sizes[name] == ref.BATCH_SIZE and name != "tutorial":  # same work per step
             print(f"speed ratios {name}/tutorial per repetition: "
                   + " ".join(f"{r[name]:.3f}" for r in ratios)
                   + f"  median {statistics.median(r[name] for r in ratios):.3f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "cpu": cpu_name(), "reps": args.reps, "steps": args.steps,
+            "seconds_per_step": step_seconds_of, "batch_size": batch_sizes}, indent=2) + "\n")
     ratio = statistics.median(r["gan_tf"] for r in ratios)
     print(f"SUMMARY step speed ratio gan_tf/tutorial = {ratio:.3f} (median of {args.reps}); "
           f"images/s tutorial {ref.BATCH_SIZE * args.steps / statistics.median(seconds['tutorial']):.0f}, "

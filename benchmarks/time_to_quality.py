@@ -19,6 +19,8 @@ import argparse
 import csv
 import json
 import math
+import os
+import platform
 import resource
 import sys
 import time
@@ -27,6 +29,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 N_SAMPLES = 10_000
+
+
+def cpu_name():
+    """lscpu's model name and CPU family: which machine a number came from."""
+    try:
+        info = open("/proc/cpuinfo").read().splitlines()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    field = {line.split(":")[0].strip(): line.split(":", 1)[1].strip() for line in info if ":" in line}
+    return f"{field.get('model name', '?')} (family {field.get('cpu family', '?')}, {os.cpu_count()} cores)"
 
 
 def peak_rss_mib():
@@ -169,7 +181,7 @@ def main(argv=None):
                **{k: round(scores[k], 4) for k in ("cfid", "inception_score", "precision", "recall")},
                "classes_covered": scores["classes_covered"],
                "peak_rss_mib": round(peak_rss_mib()), "d_loss": round(losses["d_loss"], 4),
-               "g_loss": round(losses["g_loss"], 4)}
+               "g_loss": round(losses["g_loss"], 4), "cpu": cpu_name()}
         if recipe.sampler() is not recipe.raw_generator():  # the moving average's worth, measured
             raw = evaluator.evaluate(generate(recipe.raw_generator(), args.samples, seed=latents_seed))
             row["cfid_raw_generator"] = round(raw["cfid"], 4)

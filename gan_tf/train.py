@@ -49,16 +49,21 @@ class TrainingDiverged(RuntimeError):
 
 
 def read_history(path):
-    """history.csv (or steps.csv) as a dict of columns; numbers as floats, epoch and step as ints."""
+    """A CSV table such as history.csv as a dict of columns: floats, whole epochs and steps as ints."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     columns = {key: [] for key in (rows[0].keys() if rows else HISTORY_FIELDS)}
     for row in rows:
         for key, value in row.items():
-            if key in ("epoch", "step"):
+            if key in ("epoch", "step") and value.isdigit():
                 columns[key].append(int(value))
-            else:  # an empty cell: a metric not measured that epoch (see --eval-every)
-                columns[key].append(float(value) if value not in ("", None) else float("nan"))
+            elif value in ("", None):  # a metric not measured that epoch (see --eval-every)
+                columns[key].append(float("nan"))
+            else:
+                try:
+                    columns[key].append(float(value))
+                except ValueError:  # a text column, e.g. the CPU a benchmark ran on
+                    columns[key].append(value)
     return columns
 
 
@@ -134,7 +139,13 @@ def build(config):
 
 
 def make_step(config):
-    """The training step for ``config.model``, as ``step(checkpoint, batch) -> losses``."""
+    """The training step for ``config.model``, as ``step(checkpoint, batch) -> losses``.
+
+    The GAN (or WGAN) step and, when the run keeps one, the moving-average update are
+    compiled together into one graph with the networks captured, not passed: one launch per
+    step instead of two. That saves what a separate update call cost, about 5 % of a step
+    here (benchmarks/step_speed.py).
+    """
     if config.model in WASSERSTEIN:
         step = wgan_train_step
         options = dict(n_critic=config.n_critic,
@@ -142,19 +153,27 @@ def make_step(config):
                        clip_value=config.clip_value if config.model == "wgan" else None)
     else:
         step, options = gan_train_step, dict(generator_loss=config.generator_loss)
-    if config.jit_compile:  # XLA: the same Python function, compiled as one fused program
-        step = tf.function(step.python_function, jit_compile=True)
     decay = tf.constant(config.ema_decay, tf.float32)
 
-    def run(checkpoint, batch):
+    def one_step(checkpoint, batch):
         # A cgan's batches are (images, labels) pairs; the others' are images alone.
         images, extra = (batch[0], dict(labels=batch[1])) if config.model in CONDITIONAL else (batch, {})
-        losses = step(checkpoint.generator, checkpoint.discriminator, checkpoint.g_optimizer,
-                      checkpoint.d_optimizer, images, checkpoint.rng, **options, **extra)
+        losses = step.python_function(checkpoint.generator, checkpoint.discriminator,
+                                      checkpoint.g_optimizer, checkpoint.d_optimizer, images,
+                                      checkpoint.rng, **options, **extra)
         if config.ema_decay:
-            update_moving_average(checkpoint.ema_generator, checkpoint.generator, decay,
-                                  checkpoint.g_optimizer.iterations)
+            update_moving_average.python_function(checkpoint.ema_generator, checkpoint.generator,
+                                                  decay, checkpoint.g_optimizer.iterations)
         return losses
+
+    compiled = {}
+
+    def run(checkpoint, batch):
+        if compiled.get("for") is not checkpoint:  # one graph per set of networks
+            # XLA (jit_compile): the same Python function, compiled as one fused program.
+            compiled.update({"for": checkpoint, "step": tf.function(
+                lambda batch: one_step(checkpoint, batch), jit_compile=config.jit_compile)})
+        return compiled["step"](batch)
 
     return run
 

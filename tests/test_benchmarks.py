@@ -4,6 +4,7 @@ The measured numbers come from full runs (see README, Benchmarks); nothing here 
 """
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -37,10 +38,37 @@ def test_time_to_quality_smoke_run_resumes(tmp_path, recipe):
     assert float(rows[1]["train_seconds"]) > float(rows[0]["train_seconds"])
 
 
-def test_step_speed_smoke_run():
-    out = run("step_speed.py", "--reps", 1, "--steps", 1)
+def test_step_speed_smoke_run(tmp_path):
+    out = run("step_speed.py", "--reps", 1, "--steps", 1, "--json", tmp_path / "speed.json")
     assert "SUMMARY step speed ratio gan_tf/tutorial" in out
     assert "GFLOP/step" in out
+    speed = json.loads((tmp_path / "speed.json").read_text())
+    assert speed["batch_size"] == {"tutorial": 256, "gan_tf": 256, "gan_tf_default": 64}
+    assert all(seconds > 0 for seconds in speed["seconds_per_step"].values())
+
+
+def write_curve(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["step", "epoch", "train_seconds", "cfid"])
+        writer.writeheader()
+        writer.writerows(dict(zip(writer.fieldnames, row)) for row in rows)
+
+
+def test_compare_curves_puts_both_recipes_on_one_step_clock(tmp_path):
+    # Reference: 10 steps per epoch at 2 s a step; gan_tf: 1 s a step.
+    write_curve(tmp_path / "tutorial.csv", [(10, 1, 25, 300.0), (20, 2, 45, 120.0), (30, 3, 70, 80.0)])
+    write_curve(tmp_path / "gan_tf.csv", [(2, 0.1, 3, 150.0), (4, 0.2, 5, 79.0), (6, 0.3, 7, 60.0)])
+    (tmp_path / "speed.json").write_text(json.dumps({
+        "cpu": "test", "seconds_per_step": {"tutorial": 2.0, "gan_tf": 2.0, "gan_tf_default": 1.0},
+        "batch_size": {"tutorial": 256, "gan_tf": 256, "gan_tf_default": 64}}))
+    common = ["--tutorial", tmp_path / "tutorial.csv", "--gan-tf", tmp_path / "gan_tf.csv",
+              "--speed", tmp_path / "speed.json"]
+    # Target: cFID 80 at epoch 3 = 60 s; gan_tf first reaches it at step 4 = 4 s.
+    out = run("compare_curves.py", *common, "--target-epoch", 3)
+    assert "SUMMARY reference=complete target_cfid=80.00 time_fraction=0.067 goal_met=True" in out
+    # An unfinished reference is said to be one, and the goal is not called met.
+    out = run("compare_curves.py", *common, "--target-epoch", 30)
+    assert "INCOMPLETE (epoch 3 of 30)" in out and "goal_met=False" in out
 
 
 def test_memory_smoke_run():

@@ -27,17 +27,30 @@ def _generator_weights(run_dir):
     return [w.numpy() for w in train_module.load_generator(run_dir).weights]
 
 
+def _wrap_training_step(monkeypatch, wrapper):
+    """Route every training step of train() through ``wrapper(n, step, checkpoint, batch)``,
+    n counting calls from 1: the compiled step itself cannot raise or be poisoned from Python."""
+    real_make_step, calls = train_module.make_step, []
+
+    def make_step(config):
+        step = real_make_step(config)
+
+        def wrapped(checkpoint, batch):
+            calls.append(1)
+            return wrapper(len(calls), step, checkpoint, batch)
+        return wrapped
+
+    monkeypatch.setattr(train_module, "make_step", make_step)
+
+
 def _interrupt_at_call(monkeypatch, n, exception):
     """Make the n-th training step raise, as Ctrl-C (or a diverging loss) would mid-epoch."""
-    real_step, calls = train_module.gan_train_step, []
-
-    def step(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == n:
+    def wrapper(call, step, checkpoint, batch):
+        if call == n:
             raise exception
-        return real_step(*args, **kwargs)
+        return step(checkpoint, batch)
 
-    monkeypatch.setattr(train_module, "gan_train_step", step)
+    _wrap_training_step(monkeypatch, wrapper)
 
 
 def test_run_directory_layout(tmp_path):
@@ -125,14 +138,11 @@ def test_extra_history_row_without_checkpoint_is_dropped(tmp_path, capsys):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real_step, calls = train_module.gan_train_step, []
+    def poisoned(call, step, checkpoint, batch):
+        losses = step(checkpoint, batch)
+        return {**losses, "g_loss": tf.constant(np.nan)} if call == 7 else losses
 
-    def poisoned(*args, **kwargs):
-        calls.append(1)
-        losses = real_step(*args, **kwargs)
-        return {**losses, "g_loss": tf.constant(np.nan)} if len(calls) == 7 else losses
-
-    monkeypatch.setattr(train_module, "gan_train_step", poisoned)
+    _wrap_training_step(monkeypatch, poisoned)
     with pytest.raises(TrainingDiverged, match=r"g_loss became nan at epoch 2, step 3.*keeps epoch 1"):
         train(small(), tmp_path, verbose=0)
     assert _saved_epoch(tmp_path) == 1
