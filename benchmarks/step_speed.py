@@ -199,9 +199,10 @@ def main(argv=None):
     print(f"settings: batch {ref.BATCH_SIZE} (gan_tf_default: {default_config.batch_size}), "
           f"{args.reps} alternating repetitions of {args.steps} "
           f"steps, gan_tf config overrides {parse_overrides(args.set) or 'none'}")
-    print(f"machine: {cpu_name()}")
+    machine = cpu_name()
+    print(f"machine: {machine}")
     if peak is None:  # unknown clock: report shares of the measured matmul rate only
-        peak, how = float("nan"), how
+        peak = float("nan")
     print(f"peak float32: nominal {peak / 1e9:.0f} GFLOP/s ({how}); measured 2048x2048 "
           f"matmul {measured_peak / 1e9:.0f} GFLOP/s")
     step_seconds_of = {name: statistics.median(seconds[name]) / args.steps for name in runners}
@@ -220,7 +221,7 @@ def main(argv=None):
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
-            "cpu": cpu_name(), "reps": args.reps, "steps": args.steps,
+            "cpu": machine, "reps": args.reps, "steps": args.steps,
             "seconds_per_step": step_seconds_of, "batch_size": batch_sizes}, indent=2) + "\n")
     ratio = statistics.median(r["gan_tf"] for r in ratios)
     print(f"SUMMARY step speed ratio gan_tf/tutorial = {ratio:.3f} (median of {args.reps}); "

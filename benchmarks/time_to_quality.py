@@ -171,6 +171,7 @@ def main(argv=None):
     print(f"{recipe.settings['recipe']}: {recipe.steps_per_epoch} steps per epoch of "
           f"{len(images)} images; evaluating {args.samples} samples every {eval_every} steps")
     latents_seed = 12345
+    machine = cpu_name()  # read once: every row of this run names the CPU it ran on
 
     def evaluate():
         fakes = generate(recipe.sampler(), args.samples, seed=latents_seed)
@@ -181,7 +182,7 @@ def main(argv=None):
                **{k: round(scores[k], 4) for k in ("cfid", "inception_score", "precision", "recall")},
                "classes_covered": scores["classes_covered"],
                "peak_rss_mib": round(peak_rss_mib()), "d_loss": round(losses["d_loss"], 4),
-               "g_loss": round(losses["g_loss"], 4), "cpu": cpu_name()}
+               "g_loss": round(losses["g_loss"], 4), "cpu": machine}
         if recipe.sampler() is not recipe.raw_generator():  # the moving average's worth, measured
             raw = evaluator.evaluate(generate(recipe.raw_generator(), args.samples, seed=latents_seed))
             row["cfid_raw_generator"] = round(raw["cfid"], 4)
