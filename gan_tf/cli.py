@@ -74,8 +74,8 @@ def _parser():
                        help="wgan: critic weights are clipped to [-clip, clip]")
     train.add_argument("--mixed-precision", action="store_true",
                        help="compute in float16 with loss scaling (a GPU speed-up; slow on a CPU)")
-    train.add_argument("--xla", action="store_true",
-                       help="compile the training step with XLA (jit_compile)")
+    train.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"compile the training step with XLA (default: {_per_model('jit_compile')})")
     train.add_argument("--ema", type=float, default=None, metavar="DECAY",
                        help=f"sample from a moving average of the generator's weights with this "
                             f"decay; 0: off (default: {_per_model('ema_decay')})")
@@ -103,7 +103,7 @@ def _parser():
     evaluate = commands.add_parser(
         "evaluate", help="score generated images with the offline metrics (prints JSON)",
         description="Score images against the real test split with a classifier trained on the "
-                    "local data (trained once, then cached): cFID, classifier Inception Score, "
+                    "dataset's own training split (shipped with gan_tf): cFID, classifier Inception Score, "
                     "class coverage, precision and recall. SAMPLES is a .npy of N x 28 x 28 x 1 "
                     "images in [-1, 1] as 'sample' writes them; uint8 and [0, 1] floats are "
                     "accepted too, and the output says which range it assumed.",

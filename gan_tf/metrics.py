@@ -10,8 +10,10 @@ CNN trained by gan_tf on the dataset's own training split plays Inception's part
 - precision and recall of k-nearest-neighbour manifolds in feature space (Kynkaenniemi et al. 2019),
   on unit-length features (see ``unit_length``).
 
-The classifier is trained on first use and cached in ``$GAN_TF_CACHE_DIR`` (default
-``~/.cache/gan_tf``), so later calls load it in a second.
+gan_tf ships the two classifiers (``gan_tf/classifiers/``, trained by ``train_classifier``), so
+that everyone's scores are measured by the same network and nobody waits for training. If a
+shipped file is missing or damaged, the classifier is trained on first use and cached in
+``$GAN_TF_CACHE_DIR`` (default ``~/.cache/gan_tf``).
 """
 
 import json
@@ -26,6 +28,7 @@ from keras import layers
 from . import data
 
 CACHE_ENV = "GAN_TF_CACHE_DIR"
+SHIPPED_DIR = Path(__file__).resolve().parent / "classifiers"
 REQUIRED_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90}
 CLASSIFIER_EPOCHS = {"mnist": 4, "fashion_mnist": 6}  # clothes are harder to tell apart than digits
 
@@ -66,28 +69,43 @@ def train_classifier(dataset="mnist", data_dir=None, epochs=None, seed=0, verbos
     return model, accuracy
 
 
+def classifier_files(folder, dataset):
+    """Where a classifier lives in a folder: its weights and a JSON note of its test accuracy."""
+    return folder / f"classifier_{dataset}.weights.h5", folder / f"classifier_{dataset}.json"
+
+
 def load_classifier(dataset="mnist", data_dir=None, log=print):
-    """The cached classifier for a dataset, trained (and its test accuracy reported) on first use."""
+    """The evaluation classifier and its test accuracy: the shipped one, else a cached one,
+    else one trained now (and cached) on the local data."""
     name = data.canonical_name(dataset)
-    path = cache_dir() / f"classifier_{name}.keras"
-    info_path = path.with_suffix(".json")
-    if path.exists() and info_path.exists():
+    for folder in (SHIPPED_DIR, cache_dir()):
+        weights, info = classifier_files(folder, name)
+        if not (weights.exists() and info.exists()):
+            continue
         try:
-            return keras.models.load_model(path), json.loads(info_path.read_text())["test_accuracy"]
-        except Exception as e:  # a damaged cache is rebuilt, never fatal
-            log(f"warning: cached classifier {path} unreadable ({type(e).__name__}); retraining")
+            model = make_classifier()
+            model.load_weights(weights)
+            return model, json.loads(info.read_text())["test_accuracy"]
+        except Exception as e:  # a damaged file is passed over, never fatal
+            log(f"warning: classifier {weights} unreadable ({type(e).__name__}); trying the next one")
     log(f"training the {name} evaluation classifier (once; cached in {cache_dir()})")
     model, accuracy = train_classifier(name, data_dir)
     log(f"{name} classifier test accuracy: {100 * accuracy:.2f} %")
     if accuracy < REQUIRED_ACCURACY[name]:
         raise RuntimeError(f"the {name} classifier reached only {100 * accuracy:.2f} % test accuracy "
                            f"(needs {100 * REQUIRED_ACCURACY[name]:.0f} %); its scores would mislead")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-    info_path.write_text(json.dumps({"test_accuracy": accuracy}) + "\n")
+    save_classifier(model, accuracy, cache_dir(), name)
     return model, accuracy
+
+
+def save_classifier(model, accuracy, folder, dataset):
+    """Write a classifier where ``load_classifier`` looks; a kill mid-write leaves no half file."""
+    weights, info = classifier_files(Path(folder), dataset)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights.with_name(weights.name.replace(".weights.h5", ".tmp.weights.h5"))
+    model.save_weights(tmp)
+    os.replace(tmp, weights)
+    info.write_text(json.dumps({"test_accuracy": accuracy}) + "\n")
 
 
 def to_unit_range(images):
