@@ -9,6 +9,7 @@ Prints images/second of each (median over repetitions), the median of the per-re
 speed ratios gan_tf / tutorial, and each step's share of this CPU's peak float32 rate.
 gan_tf's default recipe (batch 64) is timed in the same rotation: benchmarks/compare_curves.py
 uses its seconds per step, and the tutorial's, to put both time-to-quality curves on one clock.
+When that step is XLA-compiled, the same step without XLA is timed too, to show what XLA buys.
 
 FLOPs are counted, not sampled: multiply-adds of the convolution and dense layers (2 FLOPs
 each; elementwise ops, BatchNorm and the optimizers are left out, a few percent), for the
@@ -18,6 +19,7 @@ gradients each tape needs (see step_flops).
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -167,6 +169,11 @@ def main(argv=None):
         "gan_tf": lambda: gan_tf_step(state, batch),
         "gan_tf_default": lambda: default_step(default_state, small_batch),
     }
+    if default_config.jit_compile:  # what XLA is worth, measured in the same rotation
+        plain_config = dataclasses.replace(default_config, jit_compile=False)
+        plain_state, plain_step = build(plain_config), make_step(plain_config)
+        runners["gan_tf_default_no_xla"] = lambda: plain_step(plain_state, small_batch)
+        batch_sizes["gan_tf_default_no_xla"] = default_config.batch_size
     if args.concat:  # lever: one discriminator call on real and fake stacked (same maths: no BatchNorm in D)
         concat_state = build(config)
         concat_step = tf.function(concat_variant)
@@ -180,8 +187,7 @@ def main(argv=None):
         float(out["d_loss"])  # wait for the last step
         return time.perf_counter() - t0
 
-    for name in runners:  # trace and warm up
-        block(name, 3)
+    warm_up = {name: block(name, 3) for name in runners}  # tracing (and XLA compiling) + 3 steps
     seconds = {name: [] for name in runners}
     ratios = []
     for rep in range(args.reps):
@@ -206,6 +212,8 @@ def main(argv=None):
     print(f"peak float32: nominal {peak / 1e9:.0f} GFLOP/s ({how}); measured 2048x2048 "
           f"matmul {measured_peak / 1e9:.0f} GFLOP/s")
     step_seconds_of = {name: statistics.median(seconds[name]) / args.steps for name in runners}
+    print("first 3 steps incl. tracing/compiling: "
+          + ", ".join(f"{name} {t:.1f} s" for name, t in warm_up.items()))
     for name in runners:
         step_seconds = step_seconds_of[name]
         rate = flops[name] / step_seconds
@@ -213,6 +221,10 @@ def main(argv=None):
               f"{step_seconds * 1000:6.1f} ms/step  {flops[name] / 1e9:6.2f} GFLOP/step  "
               f"{rate / 1e9:6.1f} GFLOP/s = {rate / peak:5.1%} of nominal peak, "
               f"{rate / measured_peak:5.1%} of matmul rate")
+    if "gan_tf_default_no_xla" in runners:
+        xla_gain = [b / a for a, b in zip(seconds["gan_tf_default"], seconds["gan_tf_default_no_xla"])]
+        print("speed ratios gan_tf_default XLA/no XLA per repetition: "
+              + " ".join(f"{r:.3f}" for r in xla_gain) + f"  median {statistics.median(xla_gain):.3f}")
     for name in runners:
         if batch_sizes[name] == ref.BATCH_SIZE and name != "tutorial":  # same work per step
             print(f"speed ratios {name}/tutorial per repetition: "

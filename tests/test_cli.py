@@ -1,5 +1,6 @@
 """The command line end to end, as a learner runs it: in a fresh process."""
 
+import json
 import os
 import subprocess
 import sys
@@ -56,9 +57,10 @@ def test_missing_data_is_one_clear_error(tmp_path):
 def test_train_then_sample(tmp_path, real_data_dir):
     out = tmp_path / "run"
     result = run("train", "dcgan", "--dataset", "mnist", "--epochs", 2, "--out", out,
-                 "--batch-size", 64, "--limit", 300, "--seed", 1, "--data-dir", real_data_dir)
+                 "--batch-size", 64, "--limit", 300, "--seed", 1, "--data-dir", real_data_dir, "--no-xla")
     assert result.returncode == 0, result.stderr
     assert "epoch 2/2" in result.stdout
+    assert json.loads((out / "config.json").read_text())["jit_compile"] is False
     for name in ("samples/epoch_001.png", "samples/epoch_002.png", "progress.gif",
                  "history.csv", "generator.keras"):
         assert (out / name).is_file(), name
@@ -78,6 +80,8 @@ def test_train_then_sample(tmp_path, real_data_dir):
     assert result.returncode == 0, result.stderr
     assert "resumed from epoch 2" in result.stdout
     assert len((out / "history.csv").read_text().splitlines()) == 1 + 3
+    # XLA changes how the step runs, not what the checkpoint holds: the default (XLA) resumes it.
+    assert json.loads((out / "config.json").read_text())["jit_compile"] is True
 
     result = run("sample", out, "--n", 4, "--label", 3, "--out", tmp_path / "x.npy")
     assert result.returncode == 2 and "unconditional" in result.stderr and "train cgan" in result.stderr
