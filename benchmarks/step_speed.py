@@ -3,8 +3,11 @@
     python benchmarks/step_speed.py [--reps 7] [--steps 20] [--concat] [--json FILE]
 
 Both run the tutorial's architecture at its batch size (256) on the same batch of real MNIST
-images held in memory, so only the step is timed. They alternate: for each repetition,
---steps steps of one, then of the other (order flipped every repetition), after warm-up.
+images held in memory, so only the step is timed: gan_tf's default recipe at batch 256 (it also
+updates the moving average of G's weights), and the tutorial's recipe in gan_tf's code (the same
+arithmetic as the reference, so that ratio compares the implementations alone). They
+alternate: for each repetition, --steps steps of each in turn (order reversed every
+repetition), after warm-up.
 Prints images/second of each (median over repetitions), the median of the per-repetition
 speed ratios gan_tf / tutorial, and each step's share of this CPU's peak float32 rate.
 gan_tf's default recipe (batch 64) is timed in the same rotation: benchmarks/compare_curves.py
@@ -145,7 +148,7 @@ def main(argv=None):
     from time_to_quality import cpu_name, parse_overrides
 
     from gan_tf import data
-    from gan_tf.config import TrainConfig
+    from gan_tf.config import TUTORIAL_RECIPE, TrainConfig
     from gan_tf.train import build, make_step
 
     images, _ = data.load("mnist", "train")
@@ -169,6 +172,12 @@ def main(argv=None):
         "gan_tf": lambda: gan_tf_step(state, batch),
         "gan_tf_default": lambda: default_step(default_state, small_batch),
     }
+    # The tutorial's own recipe run by gan_tf's code (no moving average): the same arithmetic as
+    # the reference step, so their ratio compares the implementations alone.
+    same_config = TrainConfig(model="dcgan", **{**TUTORIAL_RECIPE, **parse_overrides(args.set)}).validate()
+    same_state, same_step = build(same_config), make_step(same_config)
+    runners["gan_tf_tutorial_recipe"] = lambda: same_step(same_state, batch)
+    batch_sizes["gan_tf_tutorial_recipe"] = ref.BATCH_SIZE
     if default_config.jit_compile:  # what XLA is worth, measured in the same rotation
         plain_config = dataclasses.replace(default_config, jit_compile=False)
         plain_state, plain_step = build(plain_config), make_step(plain_config)
@@ -236,7 +245,9 @@ def main(argv=None):
             "cpu": machine, "reps": args.reps, "steps": args.steps,
             "seconds_per_step": step_seconds_of, "batch_size": batch_sizes}, indent=2) + "\n")
     ratio = statistics.median(r["gan_tf"] for r in ratios)
-    print(f"SUMMARY step speed ratio gan_tf/tutorial = {ratio:.3f} (median of {args.reps}); "
+    same = statistics.median(r["gan_tf_tutorial_recipe"] for r in ratios)
+    print(f"SUMMARY step speed ratio gan_tf/tutorial = {ratio:.3f} (median of {args.reps}; "
+          f"tutorial recipe in gan_tf's code: {same:.3f}); "
           f"images/s tutorial {ref.BATCH_SIZE * args.steps / statistics.median(seconds['tutorial']):.0f}, "
           f"gan_tf {ref.BATCH_SIZE * args.steps / statistics.median(seconds['gan_tf']):.0f}")
 

@@ -45,7 +45,7 @@ def test_step_speed_smoke_run(tmp_path):
     speed = json.loads((tmp_path / "speed.json").read_text())
     # gan_tf's default step is XLA-compiled, so the same step without XLA is timed beside it.
     assert speed["batch_size"] == {"tutorial": 256, "gan_tf": 256, "gan_tf_default": 64,
-                                   "gan_tf_default_no_xla": 64}
+                                   "gan_tf_tutorial_recipe": 256, "gan_tf_default_no_xla": 64}
     assert "speed ratios gan_tf_default XLA/no XLA" in out
     assert all(seconds > 0 for seconds in speed["seconds_per_step"].values())
 
