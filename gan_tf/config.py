@@ -20,7 +20,7 @@ LATENT_DIM = 100
 # wgan    Arjovsky et al. 2017: RMSprop 5e-5, batch 64, clip 0.01, 5 critic steps.
 # wgan_gp Gulrajani et al. 2017: Adam(1e-4, beta_1=0, beta_2=0.9), batch 64, lambda 10, 5 critic steps.
 # XLA (jit_compile) is on for dcgan and cgan on every device: on a 2-core CPU it made their
-# batch-64 step 1.28x faster (benchmarks/step_speed.py). The WGAN steps leave it to
+# batch-64 step 1.24-1.30x faster (benchmarks/step_speed.py). The WGAN steps leave it to
 # gan_tf.hardware, which turns it on for GPUs only (notebook 03).
 _GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999, jit_compile=True)
 MODEL_DEFAULTS = {
