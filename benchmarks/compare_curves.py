@@ -2,7 +2,7 @@
 tutorial's recipe reaches after 30 epochs.
 
     python benchmarks/compare_curves.py --tutorial runs/bench/tutorial/curve.csv \\
-        --gan-tf runs/bench/gan_tf/curve.csv --speed runs/bench/step_speed.json
+        --gan-tf runs/bench/gan_tf/curve.csv --speed runs/bench/step_speed.json [--plot FILE.png]
 
 Both curves come from benchmarks/time_to_quality.py; --speed is the JSON that
 benchmarks/step_speed.py --json writes. The comparison is made on one clock, the "step clock":
@@ -30,6 +30,30 @@ def first_reaching(curve, target):
     return next((row for row in curve if row["cfid"] <= target), None)
 
 
+def plot(curves, target, reference_seconds, hit_seconds, path):
+    """Both curves on the step clock (log-log), the target cFID and where each recipe reaches it."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a file, not a window: this runs in terminals and CI
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, (minutes, cfid) in curves.items():
+        ax.plot(minutes, cfid, marker=".", label=label)
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target cFID {target:.1f}")
+    for seconds, what in ((reference_seconds, "tutorial"), (hit_seconds, "gan_tf")):
+        if seconds is not None:
+            ax.axvline(seconds / 60, color="grey", linestyle=":", linewidth=1)
+            ax.annotate(f"{what}: {seconds / 60:.0f} min", (seconds / 60, target),
+                        textcoords="offset points", xytext=(4, 6), fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="training time, minutes on the step clock",
+           ylabel="cFID of 10,000 samples (lower is better)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot written to {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tutorial", required=True, help="curve.csv of --recipe tutorial")
@@ -37,6 +61,8 @@ def main(argv=None):
     parser.add_argument("--speed", required=True, help="JSON written by step_speed.py --json")
     parser.add_argument("--target-epoch", type=float, default=30.0,
                         help="the tutorial epoch whose cFID gan_tf must reach")
+    parser.add_argument("--plot", default=None, metavar="FILE.png",
+                        help="also draw both curves on the step clock into this image")
     args = parser.parse_args(argv)
 
     tutorial, gan_tf = read_curve(args.tutorial), read_curve(args.gan_tf)
@@ -76,6 +102,11 @@ def main(argv=None):
               f"(epoch {hit['epoch']:g}, cFID {hit['cfid']:.2f}): "
               f"{gan_seconds:.0f} s on the step clock ({hit['train_seconds']:.0f} s measured), "
               f"{fraction:.3f} of the reference's time (goal: at most 0.100)")
+    if args.plot:
+        curves = {f"{name} recipe ({curve[-1]['epoch']:.3g} epochs)": (
+            [row["step"] * per_step[name] / 60 for row in curve], [row["cfid"] for row in curve])
+            for name, curve in (("tutorial", tutorial), ("gan_tf", gan_tf))}
+        plot(curves, target, reference_seconds, None if hit is None else gan_seconds, args.plot)
     print(f"SUMMARY reference={status.split()[0].lower()} target_cfid={target:.2f} "
           f"time_fraction={fraction:.3f} goal_met={fraction <= 0.1 and status == 'complete'}")
 

@@ -1,6 +1,7 @@
 """Step speed: gan_tf's DCGAN training step against the tutorial's, side by side in one process.
 
     python benchmarks/step_speed.py [--reps 7] [--steps 20] [--concat] [--json FILE]
+    python benchmarks/step_speed.py --only gan_tf --reps 31 --steps 5   # goal 2 alone, longer
 
 Both run the tutorial's architecture at its batch size (256) on the same batch of real MNIST
 images held in memory, so only the step is timed: gan_tf's default recipe at batch 256 (it also
@@ -9,7 +10,9 @@ arithmetic as the reference, so that ratio compares the implementations alone). 
 alternate: for each repetition, --steps steps of each in turn (order reversed every
 repetition), after warm-up.
 Prints images/second of each (median over repetitions), the median of the per-repetition
-speed ratios gan_tf / tutorial, and each step's share of this CPU's peak float32 rate.
+speed ratios gan_tf / tutorial with a distribution-free 95 % interval for that median (so a
+ratio of 1.02 on a noisy machine is not mistaken for a win), and each step's share of this
+CPU's peak float32 rate.
 gan_tf's default recipe (batch 64) is timed in the same rotation: benchmarks/compare_curves.py
 uses its seconds per step, and the tutorial's, to put both time-to-quality curves on one clock.
 When that step is XLA-compiled, the same step without XLA is timed too, to show what XLA buys.
@@ -24,6 +27,7 @@ gradients each tape needs (see step_flops).
 import argparse
 import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -129,6 +133,32 @@ def concat_variant(state, real_images):
     return {"d_loss": d_loss, "g_loss": g_loss}
 
 
+def median_interval(values, confidence=0.95):
+    """A distribution-free confidence interval for the median of `values`.
+
+    The median lies below the k-th smallest of n values with probability P(Binomial(n, 1/2) < k),
+    so the k-th smallest and k-th largest bound it; k is the largest with both tails <= alpha/2.
+    Returns (low, high), or None when there are too few values (n < 6 for 95 %).
+    """
+    ordered, n = sorted(values), len(values)
+    tail = (1 - confidence) / 2
+    k = 0
+    while sum(math.comb(n, i) for i in range(k + 1)) / 2**n <= tail:
+        k += 1
+    return None if k == 0 else (ordered[k - 1], ordered[n - k])
+
+
+def verdict(interval):
+    if interval is None:
+        return "too few repetitions for a 95 % interval"
+    low, high = interval
+    if low >= 1.0:
+        return "faster than the tutorial (whole interval >= 1)"
+    if high < 1.0:
+        return "slower than the tutorial (whole interval < 1)"
+    return "no difference resolved (interval contains 1)"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=7, help="alternating repetitions")
@@ -140,12 +170,17 @@ def main(argv=None):
                              "(benchmarks/compare_curves.py reads it)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="TrainConfig overrides for gan_tf's step (e.g. jit_compile=true)")
+    parser.add_argument("--only", default=None, metavar="NAMES",
+                        help="comma-separated steps to time beside the tutorial's (gan_tf, "
+                             "gan_tf_default, gan_tf_tutorial_recipe, gan_tf_default_no_xla, "
+                             "gan_tf_concat); default: all")
     args = parser.parse_args(argv)
 
     import numpy as np
     import tensorflow as tf
     import tutorial_reference as ref
     from time_to_quality import cpu_name, parse_overrides
+    overrides = parse_overrides(args.set)
 
     from gan_tf import data
     from gan_tf.config import TUTORIAL_RECIPE, TrainConfig
@@ -155,39 +190,48 @@ def main(argv=None):
     batch = tf.constant(images[: ref.BATCH_SIZE].astype(np.float32) / 127.5 - 1)
 
     reference = ref.Reference()
-    config = TrainConfig(model="dcgan", batch_size=ref.BATCH_SIZE,
-                         **parse_overrides(args.set)).validate()
-    state = build(config)
-    gan_tf_step = make_step(config)
+    config = TrainConfig(model="dcgan", batch_size=ref.BATCH_SIZE, **overrides).validate()
     # gan_tf's default recipe trains on smaller batches: its own step, timed alongside, converts
     # the steps of its time-to-quality curve into time on this machine.
-    default_config = TrainConfig(model="dcgan", **parse_overrides(args.set)).validate()
-    default_state = build(default_config)
-    default_step = make_step(default_config)
+    default_config = TrainConfig(model="dcgan", **overrides).validate()
     small_batch = batch[: default_config.batch_size]
-    batch_sizes = {"tutorial": ref.BATCH_SIZE, "gan_tf": ref.BATCH_SIZE,
-                   "gan_tf_default": default_config.batch_size}
-    runners = {
-        "tutorial": lambda: reference.step(batch),
-        "gan_tf": lambda: gan_tf_step(state, batch),
-        "gan_tf_default": lambda: default_step(default_state, small_batch),
-    }
     # The tutorial's own recipe run by gan_tf's code (no moving average): the same arithmetic as
     # the reference step, so their ratio compares the implementations alone.
-    same_config = TrainConfig(model="dcgan", **{**TUTORIAL_RECIPE, **parse_overrides(args.set)}).validate()
-    same_state, same_step = build(same_config), make_step(same_config)
-    runners["gan_tf_tutorial_recipe"] = lambda: same_step(same_state, batch)
-    batch_sizes["gan_tf_tutorial_recipe"] = ref.BATCH_SIZE
+    same_config = TrainConfig(model="dcgan", **{**TUTORIAL_RECIPE, **overrides}).validate()
+
+    def gan_tf_runner(cfg, images_batch):
+        step_state, step = build(cfg), make_step(cfg)
+        return lambda: step(step_state, images_batch)
+
+    def concat_runner():  # lever: one D call on real and fake stacked (same maths: no BatchNorm in D)
+        concat_state, concat_step = build(config), tf.function(concat_variant)
+        return lambda: concat_step(concat_state, batch)
+
+    # name -> (batch size, how to build its runner); built only if timed
+    candidates = {
+        "gan_tf": (ref.BATCH_SIZE, lambda: gan_tf_runner(config, batch)),
+        "gan_tf_default": (default_config.batch_size, lambda: gan_tf_runner(default_config, small_batch)),
+        "gan_tf_tutorial_recipe": (ref.BATCH_SIZE, lambda: gan_tf_runner(same_config, batch)),
+    }
     if default_config.jit_compile:  # what XLA is worth, measured in the same rotation
         plain_config = dataclasses.replace(default_config, jit_compile=False)
-        plain_state, plain_step = build(plain_config), make_step(plain_config)
-        runners["gan_tf_default_no_xla"] = lambda: plain_step(plain_state, small_batch)
-        batch_sizes["gan_tf_default_no_xla"] = default_config.batch_size
-    if args.concat:  # lever: one discriminator call on real and fake stacked (same maths: no BatchNorm in D)
-        concat_state = build(config)
-        concat_step = tf.function(concat_variant)
-        runners["gan_tf_concat"] = lambda: concat_step(concat_state, batch)
-        batch_sizes["gan_tf_concat"] = ref.BATCH_SIZE
+        candidates["gan_tf_default_no_xla"] = (
+            default_config.batch_size, lambda: gan_tf_runner(plain_config, small_batch))
+    if args.concat:
+        candidates["gan_tf_concat"] = (ref.BATCH_SIZE, concat_runner)
+    chosen = list(candidates) if args.only is None else [n.strip() for n in args.only.split(",")]
+    unknown = sorted(set(chosen) - set(candidates))
+    if unknown:
+        parser.error(f"--only: unknown step(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(candidates)} (gan_tf_concat needs --concat, "
+                     "gan_tf_default_no_xla a default with XLA)")
+    if args.json and "gan_tf_default" not in chosen:
+        parser.error("--json feeds compare_curves.py, which needs gan_tf_default's step: "
+                     "add it to --only or drop --json")
+    batch_sizes = {"tutorial": ref.BATCH_SIZE} | {name: candidates[name][0] for name in chosen}
+    runners = {"tutorial": lambda: reference.step(batch)}
+    runners.update({name: candidates[name][1]() for name in chosen})
+    networks = build(config)  # every gan_tf step here uses this architecture; FLOPs scale with batch
 
     def block(name, steps):
         t0 = time.perf_counter()
@@ -208,12 +252,12 @@ def main(argv=None):
     flops = {"tutorial": step_flops(reference.generator, reference.discriminator, ref.BATCH_SIZE)}
     for name in runners:
         if name != "tutorial":
-            flops[name] = step_flops(state.generator, state.discriminator, batch_sizes[name])
+            flops[name] = step_flops(networks.generator, networks.discriminator, batch_sizes[name])
     measured_peak = matmul_rate()
     peak, how = nominal_peak()
-    print(f"settings: batch {ref.BATCH_SIZE} (gan_tf_default: {default_config.batch_size}), "
-          f"{args.reps} alternating repetitions of {args.steps} "
-          f"steps, gan_tf config overrides {parse_overrides(args.set) or 'none'}")
+    print("settings: steps timed " + ", ".join(f"{name} (batch {size})" for name, size in batch_sizes.items())
+          + f"; {args.reps} alternating repetitions of {args.steps} "
+          f"steps, gan_tf config overrides {overrides or 'none'}")
     machine = cpu_name()
     print(f"machine: {machine}")
     if peak is None:  # unknown clock: report shares of the measured matmul rate only
@@ -234,23 +278,28 @@ def main(argv=None):
         xla_gain = [b / a for a, b in zip(seconds["gan_tf_default"], seconds["gan_tf_default_no_xla"])]
         print("speed ratios gan_tf_default XLA/no XLA per repetition: "
               + " ".join(f"{r:.3f}" for r in xla_gain) + f"  median {statistics.median(xla_gain):.3f}")
-    for name in runners:
-        if batch_sizes[name] == ref.BATCH_SIZE and name != "tutorial":  # same work per step
-            print(f"speed ratios {name}/tutorial per repetition: "
-                  + " ".join(f"{r[name]:.3f}" for r in ratios)
-                  + f"  median {statistics.median(r[name] for r in ratios):.3f}")
+    same_work = [name for name in runners if batch_sizes[name] == ref.BATCH_SIZE and name != "tutorial"]
+    intervals = {}
+    for name in same_work:
+        per_rep = [r[name] for r in ratios]
+        intervals[name] = median_interval(per_rep)
+        bounds = "" if intervals[name] is None else (
+            f", 95 % interval [{intervals[name][0]:.3f}, {intervals[name][1]:.3f}]")
+        print(f"speed ratios {name}/tutorial per repetition: " + " ".join(f"{r:.3f}" for r in per_rep)
+              + f"  median {statistics.median(per_rep):.3f}{bounds}, "
+              f"{sum(r >= 1.0 for r in per_rep)} of {len(per_rep)} >= 1: {verdict(intervals[name])}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "cpu": machine, "reps": args.reps, "steps": args.steps,
             "seconds_per_step": step_seconds_of, "batch_size": batch_sizes}, indent=2) + "\n")
-    ratio = statistics.median(r["gan_tf"] for r in ratios)
-    same = statistics.median(r["gan_tf_tutorial_recipe"] for r in ratios)
-    print(f"SUMMARY step speed ratio gan_tf/tutorial = {ratio:.3f} (median of {args.reps}; "
-          f"tutorial recipe in gan_tf's code: {same:.3f}); "
-          f"images/s tutorial {ref.BATCH_SIZE * args.steps / statistics.median(seconds['tutorial']):.0f}, "
-          f"gan_tf {ref.BATCH_SIZE * args.steps / statistics.median(seconds['gan_tf']):.0f}")
-
+    images_per_s = {name: batch_sizes[name] * args.steps / statistics.median(seconds[name])
+                    for name in runners}
+    summary = [f"images/s tutorial {images_per_s['tutorial']:.0f}"]
+    for name in same_work:
+        summary.append(f"{name}/tutorial = {statistics.median(r[name] for r in ratios):.3f} "
+                       f"({images_per_s[name]:.0f} images/s; {verdict(intervals[name])})")
+    print(f"SUMMARY step speed, batch {ref.BATCH_SIZE}, median of {args.reps}: " + "; ".join(summary))
 
 if __name__ == "__main__":
     main()

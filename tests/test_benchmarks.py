@@ -40,7 +40,7 @@ def test_time_to_quality_smoke_run_resumes(tmp_path, recipe):
 
 def test_step_speed_smoke_run(tmp_path):
     out = run("step_speed.py", "--reps", 1, "--steps", 1, "--json", tmp_path / "speed.json")
-    assert "SUMMARY step speed ratio gan_tf/tutorial" in out
+    assert "SUMMARY step speed, batch 256" in out and "gan_tf/tutorial = " in out
     assert "GFLOP/step" in out
     speed = json.loads((tmp_path / "speed.json").read_text())
     # gan_tf's default step is XLA-compiled, so the same step without XLA is timed beside it.
@@ -48,6 +48,38 @@ def test_step_speed_smoke_run(tmp_path):
                                    "gan_tf_tutorial_recipe": 256, "gan_tf_default_no_xla": 64}
     assert "speed ratios gan_tf_default XLA/no XLA" in out
     assert all(seconds > 0 for seconds in speed["seconds_per_step"].values())
+
+
+def test_step_speed_only_times_the_steps_asked_for(tmp_path):
+    out = run("step_speed.py", "--only", "gan_tf", "--reps", 1, "--steps", 1)
+    assert "speed ratios gan_tf/tutorial" in out
+    assert "gan_tf_default" not in out and "gan_tf_tutorial_recipe" not in out
+
+
+def test_step_speed_refuses_unknown_steps_and_json_without_the_default_step(tmp_path):
+    for args, message in [(["--only", "gan_tf,fast"], "unknown step(s) fast"),
+                          (["--only", "gan_tf", "--json", tmp_path / "s.json"], "needs gan_tf_default")]:
+        result = subprocess.run([sys.executable, str(BENCHMARKS / "step_speed.py"), *map(str, args)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_median_interval_is_the_binomial_order_statistic_interval():
+    sys.path.insert(0, str(BENCHMARKS))
+    from step_speed import median_interval, verdict
+
+    assert median_interval([1.0] * 5) is None  # 2 / 2**5 > 5 %: no 95 % interval from 5 values
+    # n = 6: P(all on one side) = 2/64 = 3.1 % <= 5 %, so the extremes bound the median
+    assert median_interval([0.9, 1.2, 1.0, 1.1, 0.95, 1.05]) == (0.9, 1.2)
+    # n = 9: P(Bin(9, 1/2) <= 1) = 10/512 <= 2.5 % < P(<= 2) = 46/512: 2nd smallest and largest
+    values = [0.91, 0.99, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06, 1.20]
+    assert median_interval(values) == (0.99, 1.06)
+    assert verdict((0.99, 1.06)).startswith("no difference")
+    assert verdict((1.01, 1.06)).startswith("faster")
+    assert verdict((0.90, 0.98)).startswith("slower")
+    # n = 31: k = 10 (P(Bin(31, 1/2) <= 9) = 1.5 % <= 2.5 % < P(<= 10) = 3.5 %)
+    assert median_interval(list(range(31))) == (9, 21)
 
 
 def write_curve(path, rows):
@@ -67,8 +99,9 @@ def test_compare_curves_puts_both_recipes_on_one_step_clock(tmp_path):
     common = ["--tutorial", tmp_path / "tutorial.csv", "--gan-tf", tmp_path / "gan_tf.csv",
               "--speed", tmp_path / "speed.json"]
     # Target: cFID 80 at epoch 3 = 60 s; gan_tf first reaches it at step 4 = 4 s.
-    out = run("compare_curves.py", *common, "--target-epoch", 3)
+    out = run("compare_curves.py", *common, "--target-epoch", 3, "--plot", tmp_path / "curves.png")
     assert "SUMMARY reference=complete target_cfid=80.00 time_fraction=0.067 goal_met=True" in out
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # An unfinished reference is said to be one, and the goal is not called met.
     out = run("compare_curves.py", *common, "--target-epoch", 30)
     assert "INCOMPLETE (epoch 3 of 30)" in out and "goal_met=False" in out
