@@ -267,10 +267,11 @@ def main(argv=None):
     step_seconds_of = {name: statistics.median(seconds[name]) / args.steps for name in runners}
     print("first 3 steps incl. tracing/compiling: "
           + ", ".join(f"{name} {t:.1f} s" for name, t in warm_up.items()))
+    images_per_s = {name: batch_sizes[name] / step_seconds_of[name] for name in runners}
     for name in runners:
         step_seconds = step_seconds_of[name]
         rate = flops[name] / step_seconds
-        print(f"{name:14s} batch {batch_sizes[name]:3d}: {batch_sizes[name] / step_seconds:7.0f} images/s  "
+        print(f"{name:14s} batch {batch_sizes[name]:3d}: {images_per_s[name]:7.0f} images/s  "
               f"{step_seconds * 1000:6.1f} ms/step  {flops[name] / 1e9:6.2f} GFLOP/step  "
               f"{rate / 1e9:6.1f} GFLOP/s = {rate / peak:5.1%} of nominal peak, "
               f"{rate / measured_peak:5.1%} of matmul rate")
@@ -279,27 +280,26 @@ def main(argv=None):
         print("speed ratios gan_tf_default XLA/no XLA per repetition: "
               + " ".join(f"{r:.3f}" for r in xla_gain) + f"  median {statistics.median(xla_gain):.3f}")
     same_work = [name for name in runners if batch_sizes[name] == ref.BATCH_SIZE and name != "tutorial"]
-    intervals = {}
+    intervals, medians = {}, {}
     for name in same_work:
         per_rep = [r[name] for r in ratios]
-        intervals[name] = median_interval(per_rep)
+        intervals[name], medians[name] = median_interval(per_rep), statistics.median(per_rep)
         bounds = "" if intervals[name] is None else (
             f", 95 % interval [{intervals[name][0]:.3f}, {intervals[name][1]:.3f}]")
         print(f"speed ratios {name}/tutorial per repetition: " + " ".join(f"{r:.3f}" for r in per_rep)
-              + f"  median {statistics.median(per_rep):.3f}{bounds}, "
+              + f"  median {medians[name]:.3f}{bounds}, "
               f"{sum(r >= 1.0 for r in per_rep)} of {len(per_rep)} >= 1: {verdict(intervals[name])}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "cpu": machine, "reps": args.reps, "steps": args.steps,
             "seconds_per_step": step_seconds_of, "batch_size": batch_sizes}, indent=2) + "\n")
-    images_per_s = {name: batch_sizes[name] * args.steps / statistics.median(seconds[name])
-                    for name in runners}
     summary = [f"images/s tutorial {images_per_s['tutorial']:.0f}"]
     for name in same_work:
-        summary.append(f"{name}/tutorial = {statistics.median(r[name] for r in ratios):.3f} "
+        summary.append(f"{name}/tutorial = {medians[name]:.3f} "
                        f"({images_per_s[name]:.0f} images/s; {verdict(intervals[name])})")
     print(f"SUMMARY step speed, batch {ref.BATCH_SIZE}, median of {args.reps}: " + "; ".join(summary))
+
 
 if __name__ == "__main__":
     main()
