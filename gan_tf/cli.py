@@ -75,7 +75,8 @@ def _parser():
     train.add_argument("--mixed-precision", action="store_true",
                        help="compute in float16 with loss scaling (a GPU speed-up; slow on a CPU)")
     train.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
-                       help=f"compile the training step with XLA (default: {_per_model('jit_compile')})")
+                       help="compile the training step with XLA (default: dcgan, cgan where it pays off - a "
+                            "GPU, or a CPU without oneDNN (gan_tf.hardware); wgan, wgan_gp off)")
     train.add_argument("--ema", type=float, default=None, metavar="DECAY",
                        help=f"sample from a moving average of the generator's weights with this "
                             f"decay; 0: off (default: {_per_model('ema_decay')})")

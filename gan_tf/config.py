@@ -19,10 +19,10 @@ LATENT_DIM = 100
 # cgan    the same recipe, conditional (notebook 04); logs its label accuracy every epoch.
 # wgan    Arjovsky et al. 2017: RMSprop 5e-5, batch 64, clip 0.01, 5 critic steps.
 # wgan_gp Gulrajani et al. 2017: Adam(1e-4, beta_1=0, beta_2=0.9), batch 64, lambda 10, 5 critic steps.
-# XLA (jit_compile) is on for dcgan and cgan on every device: on a 2-core CPU it made their
-# batch-64 step 1.24-1.30x faster (benchmarks/step_speed.py). The WGAN steps leave it to
-# gan_tf.hardware, which turns it on for GPUs only (notebook 03).
-_GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999, jit_compile=True)
+# XLA (jit_compile): None lets dcgan and cgan use it where it pays off (gan_tf.hardware.
+# xla_pays_off: a GPU, or a CPU without oneDNN). The WGANs default to off; notebook 03 turns it
+# on for GPUs (gan_tf.hardware.choose_settings).
+_GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999, jit_compile=None)
 MODEL_DEFAULTS = {
     "dcgan": dict(_GAN, eval_every=0),
     "cgan": dict(_GAN, eval_every=1),
@@ -62,7 +62,7 @@ class TrainConfig:
     gp_weight: float = 10.0  # wgan_gp: the gradient penalty's lambda
     clip_value: float = 0.01  # wgan: critic weights are clipped to [-c, c]
     mixed_precision: bool = False  # a GPU speed-up; see gan_tf.hardware
-    jit_compile: bool | None = None  # compile the step with XLA
+    jit_compile: bool | None = None  # compile the step with XLA (None: where it pays off)
     grid_size: int = 64  # images in each epoch's sample grid
     log_every: int = 10  # steps between rows of steps.csv (0: none)
     eval_every: int | None = None  # epochs between quality measurements (gan_tf.metrics; 0: none)

@@ -7,8 +7,12 @@ Taught in notebooks/03_wgan_gp.ipynb. Follows TensorFlow's guides:
 - "XLA" (tensorflow.org/xla): ``tf.function(jit_compile=True)`` fuses a step's operations into
   a few kernels, which pays off most on a GPU.
 The decision is a pure function of the devices, so it is tested on a CPU-only machine.
-It is what notebook 03 passes to its WGANs. The DCGAN and cGAN steps use XLA on any device
-by default (gan_tf.config.MODEL_DEFAULTS): measured on a 2-core CPU, it speeds them up too.
+It is what notebook 03 passes to its WGANs.
+
+The DCGAN and cGAN steps (TrainConfig.jit_compile=None) get XLA where it was measured to pay
+off (``xla_pays_off``): on a GPU, and on a CPU running TensorFlow's own kernels. On a CPU with
+oneDNN's kernels (which gan_tf turns on: see gan_tf/__init__.py) XLA is slower, because its CPU
+compiler does not use them.
 """
 
 import tensorflow as tf
@@ -39,3 +43,27 @@ def visible_gpus():
 def detect():
     """The settings for this machine."""
     return choose_settings(visible_gpus())
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs CPU operations with oneDNN's kernels (fixed when it was imported)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # what TensorFlow's own tests ask
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # a TensorFlow without that hook: trust the setting
+        import os
+
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
+
+
+def xla_pays_off(device, onednn):
+    """Whether to XLA-compile a DCGAN or cGAN step. Measured on a 2-core AVX2 CPU
+    (benchmarks/step_speed.py, batch 64): XLA made the step 1.3x faster than TensorFlow's own
+    kernels, but 1.1x slower than oneDNN's. On a GPU it fuses the step's many small kernels."""
+    return device == "GPU" or not onednn
+
+
+def default_jit_compile():
+    """``xla_pays_off`` for this machine: what TrainConfig.jit_compile=None means here."""
+    return xla_pays_off("GPU" if tf.config.list_physical_devices("GPU") else "CPU", onednn_enabled())

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import data, models, plots
+from . import data, hardware, models, plots
 from .config import CONDITIONAL, WASSERSTEIN, ConfigError, TrainConfig
 from .steps import gan_train_step, make_optimizer, update_moving_average, wgan_train_step
 
@@ -154,6 +154,7 @@ def make_step(config):
     else:
         step, options = gan_train_step, dict(generator_loss=config.generator_loss)
     decay = tf.constant(config.ema_decay, tf.float32)
+    jit_compile = hardware.default_jit_compile() if config.jit_compile is None else config.jit_compile
 
     def one_step(checkpoint, batch):
         # A cgan's batches are (images, labels) pairs; the others' are images alone.
@@ -172,7 +173,7 @@ def make_step(config):
         if compiled.get("for") is not checkpoint:  # one graph per set of networks
             # XLA (jit_compile): the same Python function, compiled as one fused program.
             compiled.update({"for": checkpoint, "step": tf.function(
-                lambda batch: one_step(checkpoint, batch), jit_compile=config.jit_compile)})
+                lambda batch: one_step(checkpoint, batch), jit_compile=jit_compile)})
         return compiled["step"](batch)
 
     return run
@@ -264,6 +265,8 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
     manager = _checkpoint_manager(checkpoint, run_dir)
     start = restore(checkpoint, manager, log)
 
+    if config.jit_compile is None:  # record what this machine chose
+        config.jit_compile = hardware.default_jit_compile()
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     history_path, steps_path = run_dir / "history.csv", run_dir / "steps.csv"

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from idx_files import write_dataset
 
+import gan_tf  # noqa: F401 - before any test imports TensorFlow: it sets TF's start-up options
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Tests that train read real MNIST through the project's own setting; .ci/run sets it too.
 if "GAN_TF_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():

@@ -1,3 +1,8 @@
+import os
+import platform
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -92,11 +97,33 @@ def test_settings_chosen_for_each_kind_of_device():
     assert hardware.detect()["device"] == "CPU"  # this project's machines have no GPU
 
 
-def test_xla_is_on_by_default_for_dcgan_and_cgan_only():
-    """XLA measured faster for the DCGAN step on a CPU; the WGANs take it from hardware.detect()."""
+def test_xla_default_follows_the_measurements():
+    """dcgan and cgan leave XLA to the machine (None); the WGANs take it from hardware.detect()."""
     assert {model: TrainConfig(model=model).jit_compile for model in ("dcgan", "cgan", "wgan", "wgan_gp")} \
-        == {"dcgan": True, "cgan": True, "wgan": False, "wgan_gp": False}
+        == {"dcgan": None, "cgan": None, "wgan": False, "wgan_gp": False}
     assert TrainConfig(model="dcgan", jit_compile=False).jit_compile is False
+    # XLA beat TensorFlow's own CPU kernels but not oneDNN's (benchmarks/step_speed.py).
+    assert hardware.xla_pays_off("CPU", onednn=False) is True
+    assert hardware.xla_pays_off("CPU", onednn=True) is False
+    assert hardware.xla_pays_off("GPU", onednn=True) is True
+    assert hardware.default_jit_compile() is hardware.xla_pays_off("CPU", hardware.onednn_enabled())
+
+
+def _onednn_after(first_import, **env):
+    """Whether TensorFlow ran with oneDNN in a fresh process that imported `first_import` first."""
+    code = (f"import {first_import}, tensorflow\n"
+            "from gan_tf import hardware\nprint(hardware.onednn_enabled())")
+    clean = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**clean, **env}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()[-1] == "True"
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="an x86 setting")
+def test_importing_gan_tf_first_turns_onednn_on_unless_the_user_said_otherwise():
+    assert _onednn_after("gan_tf") is True
+    assert _onednn_after("gan_tf", TF_ENABLE_ONEDNN_OPTS="0") is False
 
 
 def test_gpu_code_paths_run_on_cpu_too():
