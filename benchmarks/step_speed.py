@@ -1,21 +1,27 @@
-"""Step speed: gan_tf's DCGAN training step against the tutorial's, side by side in one process.
+"""Step speed: gan_tf's DCGAN training step against the tutorial's, side by side in one run.
 
     python benchmarks/step_speed.py [--reps 7] [--steps 20] [--concat] [--json FILE]
     python benchmarks/step_speed.py --only gan_tf --reps 31 --steps 5   # goal 2 alone, longer
 
-Both run the tutorial's architecture at its batch size (256) on the same batch of real MNIST
-images held in memory, so only the step is timed: gan_tf's default recipe at batch 256 (it also
+Every step runs the tutorial's architecture on the same batch of real MNIST images held in
+memory, so only the step is timed. The tutorial's step is timed twice:
+- `tutorial`: in a process of its own that imports TensorFlow as the tutorial's script does,
+  with the start-up settings TensorFlow chooses (and any the user has set). That is the step a
+  learner of the tutorial waits for.
+- `tutorial_here`: in this process, which imported gan_tf first and so runs TensorFlow with
+  gan_tf's settings (oneDNN's CPU kernels on x86; see gan_tf/__init__.py). Ratios against it
+  compare the code alone.
+Beside them, in this process: gan_tf's default recipe at the tutorial's batch of 256 (it also
 updates the moving average of G's weights), and the tutorial's recipe in gan_tf's code (the same
-arithmetic as the reference, so that ratio compares the implementations alone). They
-alternate: for each repetition, --steps steps of each in turn (order reversed every
-repetition), after warm-up.
+arithmetic as the reference). All steps alternate: for each repetition, --steps steps of each
+in turn (order reversed every repetition), after warm-up; the separate process waits while the
+others run, so they never share the CPU.
 Prints images/second of each (median over repetitions), the median of the per-repetition
-speed ratios gan_tf / tutorial with a distribution-free 95 % interval for that median (so a
-ratio of 1.02 on a noisy machine is not mistaken for a win), and each step's share of this
-CPU's peak float32 rate.
+speed ratios with a distribution-free 95 % interval for that median (so a ratio of 1.02 on a
+noisy machine is not mistaken for a win), and each step's share of this CPU's peak float32 rate.
 gan_tf's default recipe (batch 64) is timed in the same rotation: benchmarks/compare_curves.py
 uses its seconds per step, and the tutorial's, to put both time-to-quality curves on one clock.
-When that step is XLA-compiled, the same step without XLA is timed too, to show what XLA buys.
+The same step with XLA switched the other way is timed too, to show what XLA buys.
 
 FLOPs are counted, not sampled: multiply-adds of the convolution and dense layers (2 FLOPs
 each; elementwise ops, BatchNorm and the optimizers are left out, a few percent), for the
@@ -30,11 +36,16 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The environment this script was started with, before importing gan_tf adds its settings:
+# the tutorial's process gets exactly this one.
+LAUNCH_ENV = dict(os.environ)
 
 
 def layer_flops(layer):
@@ -133,6 +144,60 @@ def concat_variant(state, real_images):
     return {"d_loss": d_loss, "g_loss": g_loss}
 
 
+def tutorial_worker(batch_file):
+    """`--tutorial-worker`: the tutorial's step in this fresh process, timed on request.
+
+    Reads a number of steps per line from stdin and answers with their seconds; its first line
+    says whether TensorFlow runs with oneDNN here.
+    """
+    import numpy as np
+    import tensorflow as tf  # first, as the tutorial's script imports it: TensorFlow's own settings
+    import tutorial_reference as ref
+    from tensorflow.python.util import _pywrap_util_port
+
+    batch = tf.constant(np.load(batch_file))
+    reference = ref.Reference()
+    print(json.dumps({"onednn": bool(_pywrap_util_port.IsMklEnabled())}), flush=True)
+    for line in sys.stdin:
+        t0 = time.perf_counter()
+        for _ in range(int(line)):
+            out = reference.step(batch)
+        float(out["d_loss"])  # wait for the last step
+        print(time.perf_counter() - t0, flush=True)
+
+
+class TutorialProcess:
+    """The tutorial's step running in a child process (see tutorial_worker)."""
+
+    def __init__(self, batch):
+        import numpy as np
+
+        with tempfile.NamedTemporaryFile(suffix=".npy", delete=False) as f:
+            np.save(f, batch)
+        self.batch_file = f.name
+        env = {"TF_CPP_MIN_LOG_LEVEL": "2", **LAUNCH_ENV}  # quiet logs: they do not change speed
+        self.child = subprocess.Popen([sys.executable, __file__, "--tutorial-worker", self.batch_file],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.onednn = json.loads(self._answer())["onednn"]
+
+    def _answer(self):
+        line = self.child.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the tutorial's process ended (exit code {self.child.wait()}); "
+                               "its error is printed above")
+        return line
+
+    def seconds(self, steps):
+        self.child.stdin.write(f"{steps}\n")
+        self.child.stdin.flush()
+        return float(self._answer())
+
+    def close(self):
+        self.child.stdin.close()
+        self.child.wait(timeout=60)
+        os.unlink(self.batch_file)
+
+
 def median_interval(values, confidence=0.95):
     """A distribution-free confidence interval for the median of `values`.
 
@@ -172,28 +237,36 @@ def main(argv=None):
                         help="TrainConfig overrides for gan_tf's step (e.g. jit_compile=true)")
     parser.add_argument("--only", default=None, metavar="NAMES",
                         help="comma-separated steps to time beside the tutorial's (gan_tf, "
-                             "gan_tf_default, gan_tf_tutorial_recipe, gan_tf_default_no_xla, "
-                             "gan_tf_concat); default: all")
+                             "gan_tf_default, gan_tf_tutorial_recipe, gan_tf_default_no_xla or "
+                             "gan_tf_default_xla, gan_tf_concat); default: all")
+    parser.add_argument("--tutorial-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.tutorial_worker:
+        return tutorial_worker(args.tutorial_worker)
 
+    # isort: off
+    import gan_tf  # noqa: F401 - before TensorFlow, as in a learner's script: gan_tf's settings
+    # isort: on
     import numpy as np
     import tensorflow as tf
     import tutorial_reference as ref
     from time_to_quality import cpu_name, parse_overrides
     overrides = parse_overrides(args.set)
 
-    from gan_tf import data
+    from gan_tf import data, hardware
     from gan_tf.config import TUTORIAL_RECIPE, TrainConfig
     from gan_tf.train import build, make_step
 
     images, _ = data.load("mnist", "train")
-    batch = tf.constant(images[: ref.BATCH_SIZE].astype(np.float32) / 127.5 - 1)
+    batch_array = images[: ref.BATCH_SIZE].astype(np.float32) / 127.5 - 1
+    batch = tf.constant(batch_array)
 
-    reference = ref.Reference()
     config = TrainConfig(model="dcgan", batch_size=ref.BATCH_SIZE, **overrides).validate()
     # gan_tf's default recipe trains on smaller batches: its own step, timed alongside, converts
     # the steps of its time-to-quality curve into time on this machine.
     default_config = TrainConfig(model="dcgan", **overrides).validate()
+    default_xla = hardware.default_jit_compile() if default_config.jit_compile is None \
+        else default_config.jit_compile
     small_batch = batch[: default_config.batch_size]
     # The tutorial's own recipe run by gan_tf's code (no moving average): the same arithmetic as
     # the reference step, so their ratio compares the implementations alone.
@@ -213,23 +286,24 @@ def main(argv=None):
         "gan_tf_default": (default_config.batch_size, lambda: gan_tf_runner(default_config, small_batch)),
         "gan_tf_tutorial_recipe": (ref.BATCH_SIZE, lambda: gan_tf_runner(same_config, batch)),
     }
-    if default_config.jit_compile:  # what XLA is worth, measured in the same rotation
-        plain_config = dataclasses.replace(default_config, jit_compile=False)
-        candidates["gan_tf_default_no_xla"] = (
-            default_config.batch_size, lambda: gan_tf_runner(plain_config, small_batch))
+    # What XLA is worth, measured in the same rotation: the default step with XLA the other way.
+    other_xla = "gan_tf_default_no_xla" if default_xla else "gan_tf_default_xla"
+    other_config = dataclasses.replace(default_config, jit_compile=not default_xla)
+    candidates[other_xla] = (default_config.batch_size, lambda: gan_tf_runner(other_config, small_batch))
     if args.concat:
         candidates["gan_tf_concat"] = (ref.BATCH_SIZE, concat_runner)
     chosen = list(candidates) if args.only is None else [n.strip() for n in args.only.split(",")]
     unknown = sorted(set(chosen) - set(candidates))
     if unknown:
         parser.error(f"--only: unknown step(s) {', '.join(unknown)}; choose from "
-                     f"{', '.join(candidates)} (gan_tf_concat needs --concat, "
-                     "gan_tf_default_no_xla a default with XLA)")
+                     f"{', '.join(candidates)} (gan_tf_concat needs --concat)")
     if args.json and "gan_tf_default" not in chosen:
         parser.error("--json feeds compare_curves.py, which needs gan_tf_default's step: "
                      "add it to --only or drop --json")
-    batch_sizes = {"tutorial": ref.BATCH_SIZE} | {name: candidates[name][0] for name in chosen}
-    runners = {"tutorial": lambda: reference.step(batch)}
+    tutorials = ("tutorial", "tutorial_here")
+    batch_sizes = dict.fromkeys(tutorials, ref.BATCH_SIZE) | {name: candidates[name][0] for name in chosen}
+    reference = ref.Reference()
+    runners = {"tutorial_here": lambda: reference.step(batch)}
     runners.update({name: candidates[name][1]() for name in chosen})
     networks = build(config)  # every gan_tf step here uses this architecture; FLOPs scale with batch
 
@@ -240,64 +314,82 @@ def main(argv=None):
         float(out["d_loss"])  # wait for the last step
         return time.perf_counter() - t0
 
-    warm_up = {name: block(name, 3) for name in runners}  # tracing (and XLA compiling) + 3 steps
-    seconds = {name: [] for name in runners}
-    ratios = []
-    for rep in range(args.reps):
-        order = list(runners) if rep % 2 == 0 else list(runners)[::-1]
-        for name in order:
-            seconds[name].append(block(name, args.steps))
-        ratios.append({name: seconds["tutorial"][-1] / seconds[name][-1] for name in runners})
+    tutorial = TutorialProcess(batch_array)
+    try:
+        timers = {"tutorial": tutorial.seconds} | {name: (lambda steps, name=name: block(name, steps))
+                                                   for name in runners}
+        warm_up = {name: timer(3) for name, timer in timers.items()}  # tracing, XLA compiling + 3 steps
+        seconds = {name: [] for name in timers}
+        for rep in range(args.reps):
+            order = list(timers) if rep % 2 == 0 else list(timers)[::-1]
+            for name in order:
+                seconds[name].append(timers[name](args.steps))
+    finally:
+        tutorial.close()
 
-    flops = {"tutorial": step_flops(reference.generator, reference.discriminator, ref.BATCH_SIZE)}
-    for name in runners:
-        if name != "tutorial":
-            flops[name] = step_flops(networks.generator, networks.discriminator, batch_sizes[name])
+    flops = {name: step_flops(reference.generator, reference.discriminator, ref.BATCH_SIZE)
+             for name in tutorials}
+    for name in chosen:
+        flops[name] = step_flops(networks.generator, networks.discriminator, batch_sizes[name])
     measured_peak = matmul_rate()
     peak, how = nominal_peak()
+    on_off = {True: "on", False: "off"}
     print("settings: steps timed " + ", ".join(f"{name} (batch {size})" for name, size in batch_sizes.items())
           + f"; {args.reps} alternating repetitions of {args.steps} "
           f"steps, gan_tf config overrides {overrides or 'none'}")
+    user_setting = LAUNCH_ENV.get("TF_ENABLE_ONEDNN_OPTS")
+    print(f"oneDNN CPU kernels: tutorial's own process {on_off[tutorial.onednn]} (TensorFlow's start-up "
+          f"settings{'' if user_setting is None else ', TF_ENABLE_ONEDNN_OPTS=' + user_setting}); "
+          f"this process (gan_tf imported first) {on_off[hardware.onednn_enabled()]}; "
+          f"gan_tf_default XLA {on_off[default_xla]}")
     machine = cpu_name()
     print(f"machine: {machine}")
     if peak is None:  # unknown clock: report shares of the measured matmul rate only
         peak = float("nan")
     print(f"peak float32: nominal {peak / 1e9:.0f} GFLOP/s ({how}); measured 2048x2048 "
           f"matmul {measured_peak / 1e9:.0f} GFLOP/s")
-    step_seconds_of = {name: statistics.median(seconds[name]) / args.steps for name in runners}
+    step_seconds_of = {name: statistics.median(seconds[name]) / args.steps for name in timers}
     print("first 3 steps incl. tracing/compiling: "
           + ", ".join(f"{name} {t:.1f} s" for name, t in warm_up.items()))
-    images_per_s = {name: batch_sizes[name] / step_seconds_of[name] for name in runners}
-    for name in runners:
+    images_per_s = {name: batch_sizes[name] / step_seconds_of[name] for name in timers}
+    for name in timers:
         step_seconds = step_seconds_of[name]
         rate = flops[name] / step_seconds
         print(f"{name:14s} batch {batch_sizes[name]:3d}: {images_per_s[name]:7.0f} images/s  "
               f"{step_seconds * 1000:6.1f} ms/step  {flops[name] / 1e9:6.2f} GFLOP/step  "
               f"{rate / 1e9:6.1f} GFLOP/s = {rate / peak:5.1%} of nominal peak, "
               f"{rate / measured_peak:5.1%} of matmul rate")
-    if "gan_tf_default_no_xla" in runners:
-        xla_gain = [b / a for a, b in zip(seconds["gan_tf_default"], seconds["gan_tf_default_no_xla"])]
+    if "gan_tf_default" in timers and other_xla in timers:
+        with_xla, without = ("gan_tf_default", other_xla) if default_xla else (other_xla, "gan_tf_default")
+        xla_gain = [b / a for a, b in zip(seconds[with_xla], seconds[without])]
         print("speed ratios gan_tf_default XLA/no XLA per repetition: "
               + " ".join(f"{r:.3f}" for r in xla_gain) + f"  median {statistics.median(xla_gain):.3f}")
-    same_work = [name for name in runners if batch_sizes[name] == ref.BATCH_SIZE and name != "tutorial"]
+    same_work = [name for name in timers if batch_sizes[name] == ref.BATCH_SIZE and name != "tutorial"]
     intervals, medians = {}, {}
-    for name in same_work:
-        per_rep = [r[name] for r in ratios]
-        intervals[name], medians[name] = median_interval(per_rep), statistics.median(per_rep)
-        bounds = "" if intervals[name] is None else (
-            f", 95 % interval [{intervals[name][0]:.3f}, {intervals[name][1]:.3f}]")
-        print(f"speed ratios {name}/tutorial per repetition: " + " ".join(f"{r:.3f}" for r in per_rep)
-              + f"  median {medians[name]:.3f}{bounds}, "
-              f"{sum(r >= 1.0 for r in per_rep)} of {len(per_rep)} >= 1: {verdict(intervals[name])}")
+    for base in tutorials:
+        for name in same_work:
+            if name == base:
+                continue
+            per_rep = [a / b for a, b in zip(seconds[base], seconds[name])]
+            key = f"{name}/{base}"
+            intervals[key], medians[key] = median_interval(per_rep), statistics.median(per_rep)
+            bounds = "" if intervals[key] is None else (
+                f", 95 % interval [{intervals[key][0]:.3f}, {intervals[key][1]:.3f}]")
+            print(f"speed ratios {key} per repetition: " + " ".join(f"{r:.3f}" for r in per_rep)
+                  + f"  median {medians[key]:.3f}{bounds}, "
+                  f"{sum(r >= 1.0 for r in per_rep)} of {len(per_rep)} >= 1: {verdict(intervals[key])}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "cpu": machine, "reps": args.reps, "steps": args.steps,
             "seconds_per_step": step_seconds_of, "batch_size": batch_sizes}, indent=2) + "\n")
-    summary = [f"images/s tutorial {images_per_s['tutorial']:.0f}"]
-    for name in same_work:
-        summary.append(f"{name}/tutorial = {medians[name]:.3f} "
-                       f"({images_per_s[name]:.0f} images/s; {verdict(intervals[name])})")
+    summary = [f"images/s tutorial {images_per_s['tutorial']:.0f} (own process), "
+               f"{images_per_s['tutorial_here']:.0f} (here)"]
+    for key in medians:
+        if key.startswith("gan_tf/"):
+            summary.append(f"{key} = {medians[key]:.3f} ({verdict(intervals[key])})")
+    if "gan_tf" in images_per_s:
+        summary.append(f"gan_tf {images_per_s['gan_tf']:.0f} images/s")
     print(f"SUMMARY step speed, batch {ref.BATCH_SIZE}, median of {args.reps}: " + "; ".join(summary))
 
 

@@ -12,9 +12,10 @@ import platform
 # them; a value the user has set always wins.
 # TensorFlow's C++ start-up lines (CPU features, oneDNN) look like errors to learners.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TensorFlow's oneDNN kernels are on by default only on x86 CPUs with AVX-512 VNNI, BF16 or
-# AMX. On an AVX2-only CPU (AMD Zen 3 here) they made the DCGAN tutorial's step 1.5x faster,
-# its transposed convolutions almost 3x (benchmarks/step_speed.py): turn them on there too.
+# TensorFlow turns its oneDNN CPU kernels on by default only on Linux x86 CPUs with AVX-512
+# VNNI or BF16, AVX-VNNI or AMX. On an AVX2-only CPU (AMD Zen 3 here) they made the DCGAN
+# tutorial's step 1.4x faster, its transposed convolutions almost 3x (benchmarks/step_speed.py):
+# turn them on for every x86 CPU.
 if platform.machine().lower() in ("x86_64", "amd64"):
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
