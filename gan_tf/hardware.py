@@ -1,4 +1,4 @@
-"""Which speed-ups a machine gets: mixed precision and XLA on a GPU, neither on a CPU.
+"""Which speed-ups a machine gets: mixed precision and XLA on a GPU, oneDNN's kernels on a CPU.
 
 Taught in notebooks/03_wgan_gp.ipynb. Follows TensorFlow's guides:
 - "Mixed precision" (tensorflow.org/guide/mixed_precision): the ``mixed_float16`` policy,

@@ -70,6 +70,13 @@ def test_step_speed_refuses_unknown_steps_and_json_without_the_default_step(tmp_
     assert not (tmp_path / "s.json").exists()
 
 
+def test_kernels_smoke_run():
+    out = run("kernels.py", "--reps", 1)
+    assert "SUMMARY kernels, batch 256" in out
+    rows = [line for line in out.splitlines() if "GFLOP/s" in line]
+    assert len(rows) == 7 and all(line.count(" ms ") == 2 for line in rows)
+
+
 def test_median_interval_is_the_binomial_order_statistic_interval():
     sys.path.insert(0, str(BENCHMARKS))
     from step_speed import median_interval, verdict
