@@ -178,7 +178,11 @@ class TutorialProcess:
         env = {"TF_CPP_MIN_LOG_LEVEL": "2", **LAUNCH_ENV}  # quiet logs: they do not change speed
         self.child = subprocess.Popen([sys.executable, __file__, "--tutorial-worker", self.batch_file],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        self.onednn = json.loads(self._answer())["onednn"]
+        try:
+            self.onednn = json.loads(self._answer())["onednn"]
+        except RuntimeError:
+            os.unlink(self.batch_file)
+            raise
 
     def _answer(self):
         line = self.child.stdout.readline()
