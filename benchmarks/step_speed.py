@@ -345,7 +345,7 @@ def main(argv=None):
     print(f"oneDNN CPU kernels: tutorial's own process {on_off[tutorial.onednn]} (TensorFlow's start-up "
           f"settings{'' if user_setting is None else ', TF_ENABLE_ONEDNN_OPTS=' + user_setting}); "
           f"this process (gan_tf imported first) {on_off[hardware.onednn_enabled()]}; "
-          f"gan_tf_default XLA {on_off[default_xla]}")
+          f"XLA in gan_tf's default step {on_off[default_xla]}")
     machine = cpu_name()
     print(f"machine: {machine}")
     if peak is None:  # unknown clock: report shares of the measured matmul rate only
