@@ -11,6 +11,7 @@ each, its FLOP rate (2 per multiply-add) and the speed-up. Ends with one summary
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -27,19 +28,19 @@ def operations():
     def conv_t(x_shape, kernel, out_shape, stride):
         x, w = tf.random.normal([BATCH, *x_shape]), tf.random.normal(kernel)
         f = tf.function(lambda: tf.nn.conv2d_transpose(x, w, [BATCH, *out_shape], stride, "SAME"))
-        return 2 * BATCH * x_shape[0] * x_shape[1] * kernel[0] * kernel[1] * kernel[2] * kernel[3], f
+        return 2 * BATCH * x_shape[0] * x_shape[1] * math.prod(kernel), f
 
     def conv(x_shape, kernel, stride):
         x, w = tf.random.normal([BATCH, *x_shape]), tf.random.normal(kernel)
         f = tf.function(lambda: tf.nn.conv2d(x, w, stride, "SAME"))
         out = x_shape[0] // stride
-        return 2 * BATCH * out * out * kernel[0] * kernel[1] * kernel[2] * kernel[3], f
+        return 2 * BATCH * out * out * math.prod(kernel), f
 
     def filter_grad(x_shape, kernel, dy_shape):
         x, dy = tf.random.normal([BATCH, *x_shape]), tf.random.normal([BATCH, *dy_shape])
         f = tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
             input=x, filter_sizes=kernel, out_backprop=dy, strides=[1, 1, 1, 1], padding="SAME"))
-        return 2 * BATCH * dy_shape[0] * dy_shape[1] * kernel[0] * kernel[1] * kernel[2] * kernel[3], f
+        return 2 * BATCH * dy_shape[0] * dy_shape[1] * math.prod(kernel), f
 
     return {
         # transposed-convolution kernels are (h, w, out, in)

@@ -153,11 +153,12 @@ def tutorial_worker(batch_file):
     import numpy as np
     import tensorflow as tf  # first, as the tutorial's script imports it: TensorFlow's own settings
     import tutorial_reference as ref
-    from tensorflow.python.util import _pywrap_util_port
+
+    from gan_tf import hardware  # only to ask: TensorFlow has read its settings already
 
     batch = tf.constant(np.load(batch_file))
     reference = ref.Reference()
-    print(json.dumps({"onednn": bool(_pywrap_util_port.IsMklEnabled())}), flush=True)
+    print(json.dumps({"onednn": hardware.onednn_enabled()}), flush=True)
     for line in sys.stdin:
         t0 = time.perf_counter()
         for _ in range(int(line)):
@@ -269,8 +270,7 @@ def main(argv=None):
     # gan_tf's default recipe trains on smaller batches: its own step, timed alongside, converts
     # the steps of its time-to-quality curve into time on this machine.
     default_config = TrainConfig(model="dcgan", **overrides).validate()
-    default_xla = hardware.default_jit_compile() if default_config.jit_compile is None \
-        else default_config.jit_compile
+    default_xla = hardware.jit_compile_for(default_config.jit_compile)
     small_batch = batch[: default_config.batch_size]
     # The tutorial's own recipe run by gan_tf's code (no moving average): the same arithmetic as
     # the reference step, so their ratio compares the implementations alone.

@@ -148,7 +148,8 @@ def main(argv=None):
     from gan_tf.metrics import Evaluator
     from gan_tf.train import generate
 
-    print(f"oneDNN CPU kernels: {'on' if hardware.onednn_enabled() else 'off'}")
+    onednn = hardware.onednn_enabled()
+    print(f"oneDNN CPU kernels: {'on' if onednn else 'off'}")
 
     images, _ = data.load("mnist", "train")
     images = images[: args.limit]
@@ -171,7 +172,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "settings.json").write_text(json.dumps(
         {**recipe.settings, "samples": args.samples, "limit": args.limit,
-         "onednn": hardware.onednn_enabled()}, indent=2, default=str))
+         "onednn": onednn}, indent=2, default=str))
 
     eval_every = args.eval_every or recipe.steps_per_epoch
     last_step = math.inf if args.epochs is None else round(args.epochs * recipe.steps_per_epoch)

@@ -16,7 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # VNNI or BF16, AVX-VNNI or AMX. On an AVX2-only CPU (AMD Zen 3 here) they made the DCGAN
 # tutorial's step 1.4x faster, its transposed convolutions almost 3x (benchmarks/step_speed.py):
 # turn them on for every x86 CPU.
-if platform.machine().lower() in ("x86_64", "amd64"):
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+if X86:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"

@@ -64,6 +64,9 @@ def xla_pays_off(device, onednn):
     return device == "GPU" or not onednn
 
 
-def default_jit_compile():
-    """``xla_pays_off`` for this machine: what TrainConfig.jit_compile=None means here."""
+def jit_compile_for(setting):
+    """The XLA setting a step runs with: TrainConfig.jit_compile, or for None ``xla_pays_off``
+    on this machine."""
+    if setting is not None:
+        return setting
     return xla_pays_off("GPU" if tf.config.list_physical_devices("GPU") else "CPU", onednn_enabled())

@@ -154,7 +154,7 @@ def make_step(config):
     else:
         step, options = gan_train_step, dict(generator_loss=config.generator_loss)
     decay = tf.constant(config.ema_decay, tf.float32)
-    jit_compile = hardware.default_jit_compile() if config.jit_compile is None else config.jit_compile
+    jit_compile = hardware.jit_compile_for(config.jit_compile)
 
     def one_step(checkpoint, batch):
         # A cgan's batches are (images, labels) pairs; the others' are images alone.
@@ -265,8 +265,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
     manager = _checkpoint_manager(checkpoint, run_dir)
     start = restore(checkpoint, manager, log)
 
-    if config.jit_compile is None:  # record what this machine chose
-        config.jit_compile = hardware.default_jit_compile()
+    config.jit_compile = hardware.jit_compile_for(config.jit_compile)  # recorded: what this machine chose
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     history_path, steps_path = run_dir / "history.csv", run_dir / "steps.csv"

@@ -2,12 +2,13 @@
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+import gan_tf
 
 
 def run(*args, env=None):
@@ -84,8 +85,7 @@ def test_train_then_sample(tmp_path, real_data_dir):
     # XLA changes how the step runs, not what the checkpoint holds: the default resumes it, and
     # config.json records the default's choice: no XLA on an x86 CPU, where gan_tf turns oneDNN
     # on unless the environment says otherwise (gan_tf.hardware.xla_pays_off).
-    onednn = (platform.machine().lower() in ("x86_64", "amd64")
-              and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("1", "true"))
+    onednn = gan_tf.X86 and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("1", "true")
     assert json.loads((out / "config.json").read_text())["jit_compile"] is (not onednn)
 
     result = run("sample", out, "--n", 4, "--label", 3, "--out", tmp_path / "x.npy")

@@ -1,5 +1,4 @@
 import os
-import platform
 import subprocess
 import sys
 
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import gan_tf
 from gan_tf import hardware, losses, models
 from gan_tf.config import TrainConfig
 from gan_tf.steps import make_optimizer, wgan_train_step
@@ -106,7 +106,8 @@ def test_xla_default_follows_the_measurements():
     assert hardware.xla_pays_off("CPU", onednn=False) is True
     assert hardware.xla_pays_off("CPU", onednn=True) is False
     assert hardware.xla_pays_off("GPU", onednn=True) is True
-    assert hardware.default_jit_compile() is hardware.xla_pays_off("CPU", hardware.onednn_enabled())
+    assert hardware.jit_compile_for(None) is hardware.xla_pays_off("CPU", hardware.onednn_enabled())
+    assert hardware.jit_compile_for(True) is True and hardware.jit_compile_for(False) is False
 
 
 def _onednn_after(first_import, **env):
@@ -120,7 +121,7 @@ def _onednn_after(first_import, **env):
     return result.stdout.split()[-1] == "True"
 
 
-@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="an x86 setting")
+@pytest.mark.skipif(not gan_tf.X86, reason="an x86 setting")
 def test_importing_gan_tf_first_turns_onednn_on_unless_the_user_said_otherwise():
     assert _onednn_after("gan_tf") is True
     assert _onednn_after("gan_tf", TF_ENABLE_ONEDNN_OPTS="0") is False
