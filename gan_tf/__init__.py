@@ -1,12 +1,19 @@
 """gan_tf: a notebook-first kit for learning GANs with TensorFlow 2 / Keras 3.
 
 Modules, in the order the data flows through them:
-data -> models -> losses -> steps -> train -> plots, with config for the settings and
-cli for ``python -m gan_tf``. Import the one you need, e.g. ``from gan_tf import data``.
+data -> models -> losses -> steps -> checkpoints -> train (with runlog and sampling)
+-> metrics, plots; config holds the settings, hardware the speed-ups, cli ``python -m gan_tf``.
+Import the one you need, e.g. ``from gan_tf import data``.
 """
 
 import os
 import platform
+import sys
+
+# What the process looked like before gan_tf touched it (gan_tf.hardware warns when TensorFlow
+# came first on a CPU where that costs speed).
+TENSORFLOW_IMPORTED_FIRST = "tensorflow" in sys.modules
+ONEDNN_USER_SETTING = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
 
 # Both settings are read once, when TensorFlow is imported: importing gan_tf first applies
 # them; a value the user has set always wins.

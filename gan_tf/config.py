@@ -19,18 +19,18 @@ LATENT_DIM = 100
 # cgan    the same recipe, conditional (notebook 04); logs its label accuracy every epoch.
 # wgan    Arjovsky et al. 2017: RMSprop 5e-5, batch 64, clip 0.01, 5 critic steps.
 # wgan_gp Gulrajani et al. 2017: Adam(1e-4, beta_1=0, beta_2=0.9), batch 64, lambda 10, 5 critic steps.
-# XLA (jit_compile): None lets dcgan and cgan use it where it pays off (gan_tf.hardware.
-# xla_pays_off: a GPU, or a CPU without oneDNN). The WGANs default to off; notebook 03 turns it
-# on for GPUs (gan_tf.hardware.choose_settings).
-_GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999, jit_compile=None)
+# Mixed precision and XLA are left to the machine (None) for every model: gan_tf.hardware.speedups
+# turns them on where they were measured or documented to pay off.
+_GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999)
 MODEL_DEFAULTS = {
     "dcgan": dict(_GAN, eval_every=0),
     "cgan": dict(_GAN, eval_every=1),
-    "wgan": dict(batch_size=64, learning_rate=5e-5, beta_1=0.9, beta_2=0.999, ema_decay=0.0, eval_every=0,
-                 jit_compile=False),
-    "wgan_gp": dict(batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9, ema_decay=0.0, eval_every=0,
-                    jit_compile=False),
+    "wgan": dict(batch_size=64, learning_rate=5e-5, beta_1=0.9, beta_2=0.999, ema_decay=0.0, eval_every=0),
+    "wgan_gp": dict(batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9, ema_decay=0.0, eval_every=0),
 }
+# Settings a resumed run may change: the total to reach, what is measured and logged, where
+# the data lives. Any other change would make the run's record describe two runs.
+RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir")
 # TensorFlow's DCGAN tutorial, for comparisons: TrainConfig(model="dcgan", **TUTORIAL_RECIPE).
 TUTORIAL_RECIPE = dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, ema_decay=0.0)
 MODELS = tuple(MODEL_DEFAULTS)
@@ -61,7 +61,7 @@ class TrainConfig:
     n_critic: int = 5  # wgan, wgan_gp: critic updates per generator update
     gp_weight: float = 10.0  # wgan_gp: the gradient penalty's lambda
     clip_value: float = 0.01  # wgan: critic weights are clipped to [-c, c]
-    mixed_precision: bool = False  # a GPU speed-up; see gan_tf.hardware
+    mixed_precision: bool | None = None  # float16 with loss scaling (None: on GPUs with Tensor Cores)
     jit_compile: bool | None = None  # compile the step with XLA (None: where it pays off)
     grid_size: int = 64  # images in each epoch's sample grid
     log_every: int = 10  # steps between rows of steps.csv (0: none)
@@ -118,3 +118,24 @@ class TrainConfig:
             raise ConfigError(f"batch_size {self.batch_size}{per_step} is larger than the "
                               f"{available} training images; lower --batch-size or raise --limit")
         return self
+
+
+def resumed(config, saved, run_dir):
+    """The settings a run in ``run_dir`` continues with: ``config``, with the settings it leaves
+    to the machine (None) taken from ``saved`` (the run's config.json as a dict, or None for a
+    new run). Any other difference from the saved settings is refused, listing each one."""
+    if saved is None:
+        return config
+    merged, clash = dataclasses.asdict(config), []
+    for key, old in saved.items():
+        if key not in merged or key in RESUMABLE:
+            continue  # a setting of another gan_tf version, or one a resume may change
+        if merged[key] is None:
+            merged[key] = old
+        elif merged[key] != old:
+            clash.append(f"{key}: saved {old!r}, now {merged[key]!r}")
+    if clash:
+        raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(clash)}). "
+                          "Resume it with the saved settings (only --epochs and --eval-every may change), "
+                          "or train into a new --out directory.")
+    return TrainConfig(**merged)

@@ -2,13 +2,14 @@
 
 Look-up order for a dataset's four IDX files (taught in notebooks/02_dcgan_mnist.ipynb):
 
-1. the ``data_dir`` argument,
+1. the ``data_dir`` argument: when given, the only folder searched (a typo in it is an
+   error naming it, never a silent fall-back to other data),
 2. the ``GAN_TF_DATA_DIR`` environment variable,
 3. the repository's ``data/`` folder,
 
 each holding ``mnist/`` and ``fashion-mnist/`` sub-folders with the standard
-``train-images-idx3-ubyte.gz`` (and ``.gz``-less) files. Only when none of them has the
-files does it fall back to Keras' download, which needs the internet.
+``train-images-idx3-ubyte.gz`` (and ``.gz``-less) files. Only when no folder was given and
+neither 2 nor 3 has the files does it fall back to Keras' download, which needs the internet.
 """
 
 import gzip
@@ -55,9 +56,12 @@ def canonical_name(dataset):
 
 
 def candidate_dirs(data_dir=None):
-    """The folders searched for data, in order (duplicates and unset settings left out)."""
+    """The folders searched for data, in order: ``data_dir`` alone when it is given, else
+    $GAN_TF_DATA_DIR and the repo's data/ (duplicates and unset settings left out)."""
+    if data_dir:
+        return [Path(data_dir).expanduser()]
     found = []
-    for d in (data_dir, os.environ.get(DATA_ENV), REPO_DATA_DIR):
+    for d in (os.environ.get(DATA_ENV), REPO_DATA_DIR):
         if d and Path(d).expanduser() not in found:
             found.append(Path(d).expanduser())
     return found
@@ -129,16 +133,18 @@ def _download(name, split):
 def load(dataset="mnist", split="train", data_dir=None, download=None):
     """Return ``(images, labels)`` as uint8 arrays of shape (N, 28, 28, 1) and (N,).
 
-    Searches ``data_dir``, then ``$GAN_TF_DATA_DIR``, then the repo's ``data/``; a folder that
-    has the files but holds damaged ones is an error (never silently skipped). With nothing
-    on disk it asks Keras to download the data, unless ``download=False`` or
-    ``$GAN_TF_OFFLINE`` is 1.
+    Searches ``data_dir`` alone when it is given, else ``$GAN_TF_DATA_DIR``, then the repo's
+    ``data/``; a folder that has the files but holds damaged ones is an error (never silently
+    skipped). With no folder given and nothing on disk it asks Keras to download the data,
+    unless ``download=False`` or ``$GAN_TF_OFFLINE`` is 1.
     """
     if download is None:
         download = os.environ.get(OFFLINE_ENV) != "1"
     name = canonical_name(dataset)
     if split not in FILE_STEMS:
         raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
+    if data_dir:
+        return _load_from_given_folder(name, split, Path(data_dir).expanduser())
     searched = []
     for root in candidate_dirs(data_dir):
         folder = root / FOLDERS[name]
@@ -158,6 +164,18 @@ def load(dataset="mnist", split="train", data_dir=None, download=None):
         f"gzipped or not) in <DIR>/{FOLDERS[name]}/ and pass data_dir=<DIR> "
         f"(CLI: --data-dir <DIR>) or set {DATA_ENV}=<DIR>."
     )
+
+
+def _load_from_given_folder(name, split, root):
+    folder = root / FOLDERS[name]
+    if not root.is_dir():
+        raise DataError(f"the data folder {root} does not exist. Check the path given as data_dir "
+                        f"(CLI: --data-dir); it should hold {FOLDERS[name]}/.")
+    if not (_find_file(folder, FILE_STEMS[split][0]) or _find_file(folder, FILE_STEMS[split][1])):
+        raise DataError(f"the data folder {root} has no {name} data: {folder} lacks "
+                        f"{FILE_STEMS[split][0]}(.gz). Put the four {FOLDERS[name]} files there, or "
+                        f"leave out data_dir (--data-dir) to search ${DATA_ENV} and the repo's data/.")
+    return read_split(folder, split)
 
 
 def make_dataset(images, labels=None, batch_size=256, shuffle=True, seed=0):

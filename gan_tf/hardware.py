@@ -1,37 +1,52 @@
 """Which speed-ups a machine gets: mixed precision and XLA on a GPU, oneDNN's kernels on a CPU.
 
-Taught in notebooks/03_wgan_gp.ipynb. Follows TensorFlow's guides:
-- "Mixed precision" (tensorflow.org/guide/mixed_precision): the ``mixed_float16`` policy,
-  loss scaling (``keras.optimizers.LossScaleOptimizer``), float32 model outputs; it speeds up
-  GPUs of compute capability 7.0 or higher (Tensor Cores) and only slows a CPU down.
-- "XLA" (tensorflow.org/xla): ``tf.function(jit_compile=True)`` fuses a step's operations into
-  a few kernels, which pays off most on a GPU.
-The decision is a pure function of the devices, so it is tested on a CPU-only machine.
-It is what notebook 03 passes to its WGANs.
-
-The DCGAN and cGAN steps (TrainConfig.jit_compile=None) get XLA where it was measured to pay
-off (``xla_pays_off``): on a GPU, and on a CPU running TensorFlow's own kernels. On a CPU with
-oneDNN's kernels (which gan_tf turns on: see gan_tf/__init__.py) XLA is slower, because its CPU
-compiler does not use them.
+Taught in notebooks/03_wgan_gp.ipynb. One function, ``speedups``, decides for every model;
+it is a pure function of the devices, so its table is tested on a CPU-only machine. It follows
+TensorFlow's guides and this project's measurements:
+- "Mixed precision" (tensorflow.org/guide/mixed_precision): the ``mixed_float16`` policy with
+  loss scaling speeds up GPUs of compute capability 7.0 or higher (Tensor Cores); on a CPU
+  float16 is emulated and only slows training down.
+- "XLA" (tensorflow.org/xla): ``tf.function(jit_compile=True)`` fuses a step's many small
+  kernels, which pays off on a GPU. On a CPU it was measured (benchmarks/step_speed.py, DCGAN
+  step, batch 64): 1.3x faster than TensorFlow's own kernels, but 0.87x of oneDNN's, because
+  XLA's CPU compiler emits its own convolutions. gan_tf turns oneDNN on for x86 CPUs
+  (gan_tf/__init__.py), so on most CPUs XLA stays off.
+A setting left at None in ``TrainConfig`` (``mixed_precision``, ``jit_compile``) is what
+``speedups`` chooses for this machine; ``--xla`` / ``--mixed-precision`` and their ``--no-``
+forms override it.
 """
 
+import dataclasses
+import os
+import warnings
+
 import tensorflow as tf
+
+import gan_tf
 
 TENSOR_CORES = (7, 0)  # compute capability from which float16 math is fast
 
 
-def choose_settings(gpus):
+def speedups(device, compute_capabilities=(), onednn=False):
+    """{'mixed_precision', 'jit_compile'} for a 'GPU' (the capabilities of every GPU used) or a
+    'CPU' (whether TensorFlow runs oneDNN's kernels)."""
+    if device == "GPU":
+        tensor_cores = bool(compute_capabilities) and min(compute_capabilities) >= TENSOR_CORES
+        return {"mixed_precision": tensor_cores, "jit_compile": True}
+    return {"mixed_precision": False, "jit_compile": not onednn}
+
+
+def choose_settings(gpus, onednn=None):
     """Settings for a list of visible GPUs, each a dict with 'compute_capability' (major, minor).
 
-    Returns {'device', 'mixed_precision', 'jit_compile', 'schedule'}; schedule is 'full' on
-    a GPU and 'reduced' on a CPU, where the full schedule would take hours.
+    Returns {'device', 'mixed_precision', 'jit_compile', 'schedule'} (``speedups``); schedule is
+    'full' on a GPU and 'reduced' on a CPU, where the full schedule would take hours.
     """
     if not gpus:
-        return {"device": "CPU", "mixed_precision": False, "jit_compile": False,
-                "schedule": "reduced"}
+        onednn = onednn_enabled() if onednn is None else onednn
+        return {"device": "CPU", **speedups("CPU", onednn=onednn), "schedule": "reduced"}
     capabilities = [tuple(g.get("compute_capability") or (0, 0)) for g in gpus]
-    return {"device": "GPU", "mixed_precision": min(capabilities) >= TENSOR_CORES,
-            "jit_compile": True, "schedule": "full"}
+    return {"device": "GPU", **speedups("GPU", capabilities), "schedule": "full"}
 
 
 def visible_gpus():
@@ -45,6 +60,13 @@ def detect():
     return choose_settings(visible_gpus())
 
 
+def resolve(config):
+    """A copy of a TrainConfig with the speed-ups it leaves to the machine (None) chosen."""
+    chosen = detect()
+    return dataclasses.replace(config, **{key: chosen[key] for key in ("mixed_precision", "jit_compile")
+                                          if getattr(config, key) is None})
+
+
 def onednn_enabled():
     """Whether TensorFlow runs CPU operations with oneDNN's kernels (fixed when it was imported)."""
     try:
@@ -52,21 +74,33 @@ def onednn_enabled():
 
         return bool(_pywrap_util_port.IsMklEnabled())
     except (ImportError, AttributeError):  # a TensorFlow without that hook: trust the setting
-        import os
-
         return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
 
 
 def xla_pays_off(device, onednn):
-    """Whether to XLA-compile a DCGAN or cGAN step. Measured on a 2-core AVX2 CPU
-    (benchmarks/step_speed.py, batch 64): XLA made the step 1.3x faster than TensorFlow's own
-    kernels, but 1.1x slower than oneDNN's. On a GPU it fuses the step's many small kernels."""
-    return device == "GPU" or not onednn
+    """Whether XLA pays off for a step on this kind of device (``speedups``)."""
+    return speedups(device, onednn=onednn)["jit_compile"]
 
 
 def jit_compile_for(setting):
-    """The XLA setting a step runs with: TrainConfig.jit_compile, or for None ``xla_pays_off``
-    on this machine."""
-    if setting is not None:
-        return setting
-    return xla_pays_off("GPU" if tf.config.list_physical_devices("GPU") else "CPU", onednn_enabled())
+    """The XLA setting a step runs with: TrainConfig.jit_compile, or for None what ``speedups``
+    chooses on this machine."""
+    return detect()["jit_compile"] if setting is None else setting
+
+
+def import_order_advice(tensorflow_first, x86, onednn, user_setting):
+    """Why this process is slower than it could be, or None: TensorFlow was imported before
+    gan_tf on an x86 CPU where TensorFlow does not turn oneDNN on by itself (no AVX-512 VNNI,
+    AVX-VNNI or AMX), and the user did not choose the kernels."""
+    if tensorflow_first and x86 and not onednn and user_setting is None:
+        return ("TensorFlow was imported before gan_tf, so it runs its own CPU kernels; on this CPU "
+                "oneDNN's made the DCGAN step about 1.4x faster. Import gan_tf first (in a notebook: "
+                "restart the kernel and make `import gan_tf` the first import), or set "
+                "TF_ENABLE_ONEDNN_OPTS=1 before starting Python.")
+    return None
+
+
+_advice = import_order_advice(gan_tf.TENSORFLOW_IMPORTED_FIRST, gan_tf.X86, onednn_enabled(),
+                              gan_tf.ONEDNN_USER_SETTING)
+if _advice:  # module code runs once per process: one warning
+    warnings.warn(_advice, stacklevel=2)

@@ -26,6 +26,8 @@ import tensorflow as tf
 from keras import layers
 
 from . import data
+from .models import num_classes_of
+from .sampling import balanced_labels, generate
 
 CACHE_ENV = "GAN_TF_CACHE_DIR"
 SHIPPED_DIR = Path(__file__).resolve().parent / "classifiers"
@@ -248,3 +250,22 @@ class Evaluator:
             "precision": precision, "recall": recall, "k": k,
             "classifier_test_accuracy": self.accuracy,
         }
+
+
+_EVALUATORS = {}  # one classifier and set of real features per dataset and process
+QUALITY_KEYS = ("cfid", "inception_score", "classes_covered", "precision", "recall")
+
+
+def training_scores(config, generator, log=print, n=2000):
+    """The metrics of n samples for history.csv (``--eval-every``); for a conditional generator
+    also its label accuracy, with every class asked for equally often."""
+    if config.dataset not in _EVALUATORS:
+        _EVALUATORS[config.dataset] = Evaluator(config.dataset, config.data_dir, log)
+    evaluator = _EVALUATORS[config.dataset]
+    labels = balanced_labels(n) if num_classes_of(generator) else None
+    images = generate(generator, n, seed=config.seed, labels=labels)
+    row = {key: round(float(value), 4) for key, value in evaluator.evaluate(images).items()
+           if key in QUALITY_KEYS}
+    if labels is not None:
+        row["label_accuracy"] = round(evaluator.label_accuracy(images, labels), 4)
+    return row

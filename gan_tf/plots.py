@@ -9,6 +9,8 @@ import math
 import numpy as np
 from PIL import Image
 
+from .runlog import read_history
+
 
 def to_uint8(images):
     """Images in [-1, 1] -> uint8 0..255 (values outside the range are clipped)."""
@@ -71,8 +73,6 @@ def show_grid(images, cols=None, title=None, ax=None, row_labels=None, pad=2):
 def plot_history(history, keys=("d_loss", "g_loss"), ax=None):
     """Plot per-epoch curves from a history table (dict of lists or a history.csv path)."""
     import matplotlib.pyplot as plt
-
-    from .train import read_history
 
     if not isinstance(history, dict):
         history = read_history(history)

@@ -1,17 +1,10 @@
-"""Shared fixtures: small IDX files written on the fly, and the real data folder."""
-
-import os
-from pathlib import Path
+"""Shared fixtures: small IDX files written on the fly, and the real data as gan_tf finds it."""
 
 import pytest
 from idx_files import write_dataset
 
 import gan_tf  # noqa: F401 - before any test imports TensorFlow: it sets TF's start-up options
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-# Tests that train read real MNIST through the project's own setting; .ci/run sets it too.
-if "GAN_TF_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
-    os.environ["GAN_TF_DATA_DIR"] = str(SHARED_DATA)
+from gan_tf import data
 
 
 @pytest.fixture
@@ -23,7 +16,10 @@ def fake_data(tmp_path):
 
 @pytest.fixture(scope="session")
 def real_data_dir():
-    path = os.environ.get("GAN_TF_DATA_DIR")
-    if not path or not (Path(path) / "mnist").is_dir():
-        pytest.skip("real MNIST not found: set GAN_TF_DATA_DIR (see README)")
-    return path
+    """The folder holding real MNIST and Fashion-MNIST, found the way gan_tf finds it
+    ($GAN_TF_DATA_DIR, then the repo's data/), so the tests run wherever the README says to
+    put the data."""
+    for root in data.candidate_dirs():
+        if all((root / data.FOLDERS[name]).is_dir() for name in ("mnist", "fashion_mnist")):
+            return str(root)
+    pytest.skip("real MNIST and Fashion-MNIST not found: see README, Data")

@@ -37,11 +37,25 @@ def test_nothing_found_names_every_searched_path(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "env"))
     monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "repo")
     with pytest.raises(data.DataError) as err:
-        data.load("mnist", data_dir=tmp_path / "arg", download=False)
+        data.load("mnist", download=False)
     message = str(err.value)
-    for where in ("arg", "env", "repo"):
+    for where in ("env", "repo"):
         assert str(tmp_path / where / "mnist") in message
     assert "GAN_TF_DATA_DIR" in message and "--data-dir" in message
+
+
+@pytest.mark.parametrize("make_folder", [False, True])
+def test_a_given_folder_is_the_only_one_searched(tmp_path, monkeypatch, make_folder):
+    """A typo in data_dir must not silently train on the data that $GAN_TF_DATA_DIR holds."""
+    write_dataset(tmp_path / "env")
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "env"))
+    given = tmp_path / "typo"
+    if make_folder:
+        given.mkdir()
+    reason = "has no mnist data" if make_folder else "does not exist"
+    with pytest.raises(data.DataError, match=f"the data folder {given} {reason}"):
+        data.load("mnist", data_dir=given)
+    assert len(data.load("mnist", download=False)[0]) > 0  # the fall-back applies without data_dir
 
 
 def test_failed_download_is_reported_not_raised_raw(tmp_path, monkeypatch):
@@ -53,7 +67,7 @@ def test_failed_download_is_reported_not_raised_raw(tmp_path, monkeypatch):
 
     monkeypatch.setattr(data, "_download", offline)
     with pytest.raises(data.DataError, match="download failed: OSError: Temporary failure"):
-        data.load("mnist", data_dir=tmp_path, download=True)
+        data.load("mnist", download=True)
 
 
 def _corrupt(path, transform):
@@ -154,6 +168,18 @@ def test_pipeline_shuffles_differently_each_epoch_but_reproducibly(fake_data):
     ds = data.make_dataset(images, batch_size=100, seed=1)
     epoch1, epoch2 = next(iter(ds)).numpy(), next(iter(ds)).numpy()
     assert not np.array_equal(epoch1, epoch2)
+
+
+def test_images_and_labels_stay_paired_after_shuffling():
+    """Each image carries its label as its brightness, so any mismatch after shuffling shows."""
+    labels = np.arange(500, dtype=np.uint8) % 10
+    images = np.broadcast_to((labels * 25)[:, None, None, None], (500, 28, 28, 1)).astype(np.uint8)
+    seen = []
+    for batch_images, batch_labels in data.make_dataset(images, labels, batch_size=50, seed=3):
+        brightness = np.rint((batch_images.numpy()[:, 0, 0, 0] + 1) * 127.5)
+        np.testing.assert_array_equal(brightness, batch_labels.numpy() * 25)
+        seen.append(batch_labels.numpy())
+    assert not np.array_equal(np.concatenate(seen), labels)  # it did shuffle
 
 
 def test_batch_larger_than_data_is_refused(fake_data):

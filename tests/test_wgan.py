@@ -84,30 +84,89 @@ def test_wgan_step_traces_once():
     assert wgan_train_step.experimental_get_tracing_count() == traces + 1
 
 
-def test_settings_chosen_for_each_kind_of_device():
-    assert hardware.choose_settings([]) == {"device": "CPU", "mixed_precision": False,
-                                            "jit_compile": False, "schedule": "reduced"}
-    a100 = {"device_name": "A100", "compute_capability": (8, 0)}
-    p100 = {"device_name": "P100", "compute_capability": (6, 0)}
-    assert hardware.choose_settings([a100]) == {"device": "GPU", "mixed_precision": True,
-                                                "jit_compile": True, "schedule": "full"}
-    # float16 only pays off with Tensor Cores: an older GPU keeps float32 but still gets XLA.
-    assert hardware.choose_settings([p100])["mixed_precision"] is False
-    assert hardware.choose_settings([a100, p100])["mixed_precision"] is False
-    assert hardware.detect()["device"] == "CPU"  # this project's machines have no GPU
-
-
-def test_xla_default_follows_the_measurements():
-    """dcgan and cgan leave XLA to the machine (None); the WGANs take it from hardware.detect()."""
-    assert {model: TrainConfig(model=model).jit_compile for model in ("dcgan", "cgan", "wgan", "wgan_gp")} \
-        == {"dcgan": None, "cgan": None, "wgan": False, "wgan_gp": False}
-    assert TrainConfig(model="dcgan", jit_compile=False).jit_compile is False
-    # XLA beat TensorFlow's own CPU kernels but not oneDNN's (benchmarks/step_speed.py).
-    assert hardware.xla_pays_off("CPU", onednn=False) is True
-    assert hardware.xla_pays_off("CPU", onednn=True) is False
-    assert hardware.xla_pays_off("GPU", onednn=True) is True
-    assert hardware.jit_compile_for(None) is hardware.xla_pays_off("CPU", hardware.onednn_enabled())
+def test_one_policy_chooses_every_speed_up():
+    """gan_tf.hardware.speedups decides for every model; notebook 03 and TrainConfig's None
+    settings both go through it."""
+    table = {
+        ("CPU", (), False): {"mixed_precision": False, "jit_compile": True},   # TF's own kernels: XLA 1.3x
+        ("CPU", (), True): {"mixed_precision": False, "jit_compile": False},   # oneDNN: XLA 0.87x
+        ("GPU", ((8, 0),), True): {"mixed_precision": True, "jit_compile": True},
+        ("GPU", ((6, 0),), False): {"mixed_precision": False, "jit_compile": True},  # no Tensor Cores
+        ("GPU", ((8, 0), (6, 0)), False): {"mixed_precision": False, "jit_compile": True},
+    }
+    for (device, capabilities, onednn), expected in table.items():
+        assert hardware.speedups(device, capabilities, onednn) == expected
+        gpus = [{"compute_capability": c} for c in capabilities]
+        chosen = hardware.choose_settings(gpus, onednn=onednn)
+        assert chosen == {"device": device, **expected, "schedule": "full" if gpus else "reduced"}
+        assert hardware.xla_pays_off(device, onednn) is expected["jit_compile"] or device == "GPU"
+    for model in ("dcgan", "cgan", "wgan", "wgan_gp"):
+        config = TrainConfig(model=model)
+        assert config.jit_compile is None and config.mixed_precision is None  # left to the machine
+        here = hardware.resolve(config)
+        assert (here.jit_compile, here.mixed_precision) == (hardware.detect()["jit_compile"],
+                                                            hardware.detect()["mixed_precision"])
+    forced = hardware.resolve(TrainConfig(jit_compile=True, mixed_precision=True))
+    assert forced.jit_compile is True and forced.mixed_precision is True
     assert hardware.jit_compile_for(True) is True and hardware.jit_compile_for(False) is False
+
+
+def test_import_order_advice():
+    advice = hardware.import_order_advice
+    assert "Import gan_tf first" in advice(tensorflow_first=True, x86=True, onednn=False, user_setting=None)
+    assert advice(tensorflow_first=False, x86=True, onednn=True, user_setting=None) is None
+    # TensorFlow turned oneDNN on by itself (AVX-512 VNNI, AMX), the user chose, or not x86:
+    assert advice(tensorflow_first=True, x86=True, onednn=True, user_setting=None) is None
+    assert advice(tensorflow_first=True, x86=True, onednn=False, user_setting="0") is None
+    assert advice(tensorflow_first=True, x86=False, onednn=False, user_setting=None) is None
+
+
+def test_gradient_penalty_has_finite_gradients_where_the_critic_is_flat():
+    """A critic whose input gradient is exactly zero (all-zero first layer): the penalty is 1 and
+    its gradient with respect to the critic's weights must be finite. epsilon inside the square
+    root is what makes it so: without it, d sqrt(s)/ds at s = 0 is infinite, times 0 is NaN."""
+    keras.utils.set_random_seed(0)
+    critic = models.make_discriminator(widths=(4, 8), dropout=0.0, name="critic")
+    first = critic.trainable_variables[0]
+    first.assign(tf.zeros_like(first))
+    rng = np.random.default_rng(0)
+    real, fake = (tf.constant(rng.uniform(-1, 1, (4, 28, 28, 1)), tf.float32) for _ in range(2))
+    alpha = tf.constant(rng.uniform(0, 1, (4, 1, 1, 1)), tf.float32)
+    for epsilon, finite in ((1e-12, True), (0.0, False)):
+        with tf.GradientTape() as tape:
+            penalty = losses.gradient_penalty(critic, real, fake, alpha, epsilon=epsilon)
+        grads = tape.gradient(penalty, critic.trainable_variables)
+        assert float(penalty) == pytest.approx(1.0, abs=1e-5)
+        assert all(np.isfinite(g.numpy()).all() for g in grads if g is not None) is finite
+
+
+class _RecordingRng:
+    """A tf.random.Generator stand-in that remembers what the step drew."""
+
+    def __init__(self):
+        self.rng, self.uniform_draws = tf.random.Generator.from_seed(0), []
+
+    def normal(self, shape):
+        return self.rng.normal(shape)
+
+    def uniform(self, shape):
+        values = self.rng.uniform(shape)
+        self.uniform_draws.append(values.numpy())
+        return values
+
+
+def test_interpolation_weights_are_uniform_and_drawn_per_sample():
+    g, c, g_opt, c_opt, _ = _small_wgan()
+    rng = _RecordingRng()
+    wgan_train_step.python_function(g, c, g_opt, c_opt, _batches(3, batch=400), rng, n_critic=3)
+    assert len(rng.uniform_draws) == 3  # one draw per critic update
+    alphas = np.concatenate([a.ravel() for a in rng.uniform_draws])
+    assert all(a.shape == (400, 1, 1, 1) for a in rng.uniform_draws)  # one weight per image
+    assert alphas.min() >= 0 and alphas.max() < 1
+    # Uniform on [0, 1): mean 1/2, variance 1/12, every tenth of the range about equally often
+    # (a normal draw, keras.io's slip, fails all three).
+    assert abs(alphas.mean() - 0.5) < 0.03 and abs(alphas.var() - 1 / 12) < 0.01
+    assert np.histogram(alphas, bins=10, range=(0, 1))[0].min() > 80
 
 
 def _onednn_after(first_import, **env):

@@ -1,0 +1,108 @@
+"""A run's resumable state: build it, save it every epoch, restore the newest usable copy.
+
+The state is one ``tf.train.Checkpoint`` holding both networks, both optimizers, the moving
+average of G (when the run keeps one), the epoch counter and every random state, so that a
+resumed run continues exactly as an uninterrupted one would (notebooks/02_dcgan_mnist.ipynb,
+section 9).
+"""
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from . import data, models
+from .config import CONDITIONAL, WASSERSTEIN
+from .steps import make_optimizer
+
+
+class CheckpointError(RuntimeError):
+    """A run directory's checkpoints cannot be used; the message says how to recover."""
+
+
+def build(config):
+    """Networks, optimizers, noise generator, and a tf.train.Checkpoint holding them all."""
+    previous_policy = keras.config.dtype_policy()
+    if config.mixed_precision:  # layers take the policy in force when they are created
+        keras.config.set_dtype_policy("mixed_float16")
+    num_classes = data.NUM_CLASSES if config.model in CONDITIONAL else 0
+    try:
+        generator = models.make_generator(config.latent_dim, num_classes=num_classes)
+        # A WGAN critic is the same network without dropout, its output a score, not a logit.
+        discriminator = models.make_discriminator(
+            dropout=0.0 if config.model in WASSERSTEIN else 0.3, num_classes=num_classes,
+            name="critic" if config.model in WASSERSTEIN else "discriminator")
+        extra = {}
+        if config.ema_decay:  # a second copy of G whose weights trail the trained ones
+            extra["ema_generator"] = keras.models.clone_model(generator)
+            extra["ema_generator"].set_weights(generator.get_weights())
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    kind = "rmsprop" if config.model == "wgan" else "adam"
+    g_optimizer, d_optimizer = (
+        make_optimizer(net, config.learning_rate, config.beta_1, config.beta_2, kind,
+                       loss_scaling=bool(config.mixed_precision))
+        for net in (generator, discriminator))
+    rng = tf.random.Generator.from_seed(config.seed)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    # Keras keeps each Dropout layer's random state outside the model's saved weights;
+    # saving it too makes a resumed run draw the same dropout masks as an uninterrupted one.
+    dropout_states = [layer.seed_generator.state for net in (generator, discriminator)
+                      for layer in net.layers if hasattr(layer, "seed_generator")]
+    return tf.train.Checkpoint(generator=generator, discriminator=discriminator,
+                               g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+                               rng=rng, epoch=epoch, dropout_states=dropout_states, **extra)
+
+
+def sampling_generator(state):
+    """The generator to draw samples from: the moving average of the weights when the run keeps one."""
+    return getattr(state, "ema_generator", None) or state.generator
+
+
+def checkpoint_manager(state, run_dir):
+    """Keeps the newest three epochs in ``run_dir/checkpoints``."""
+    directory = Path(run_dir) / "checkpoints"
+    try:
+        return tf.train.CheckpointManager(state, str(directory), max_to_keep=3)
+    except Exception as e:  # the 'checkpoint' index file is not a readable text proto
+        raise CheckpointError(
+            f"{directory / 'checkpoint'} is damaged ({type(e).__name__}). It is only an index: "
+            f"delete that one file and run again to resume from the newest ckpt-N files there."
+        ) from e
+
+
+def saved_checkpoints(manager):
+    """Checkpoint paths, oldest first: from the manager's index, or from the files themselves
+    when that index is damaged or missing (TensorFlow then quietly reports none)."""
+    if manager.checkpoints:
+        return list(manager.checkpoints)
+    found = Path(manager.directory).glob("ckpt-*.index")
+    numbered = sorted((int(p.stem.split("-")[1]), str(p.with_suffix(""))) for p in found
+                      if p.stem.split("-")[1].isdigit())
+    return [path for _, path in numbered]
+
+
+def restore(state, manager, log=print):
+    """Restore the newest usable checkpoint; return its epoch (0 when there is none).
+
+    A damaged newest checkpoint is reported and the one before it tried, so one bad
+    write never costs more than one epoch.
+    """
+    damaged = []
+    for path in reversed(saved_checkpoints(manager)):
+        try:
+            state.restore(path).assert_existing_objects_matched()
+        except Exception as e:  # TF reports damage as OpError, IndexError, ValueError, ...
+            damaged.append(f"{path} ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+            continue
+        for bad in damaged:
+            log(f"warning: skipped damaged checkpoint {bad}")
+        return int(state.epoch.numpy())
+    if damaged:
+        raise CheckpointError(
+            "no usable checkpoint in " + str(Path(manager.directory)) + ":\n  "
+            + "\n  ".join(damaged)
+            + "\nThey may come from another model or setting, or be damaged. "
+            "Train into a new --out directory (nothing here is deleted)."
+        )
+    return 0

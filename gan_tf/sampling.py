@@ -1,0 +1,75 @@
+"""Drawing images from a generator: the fixed latents behind progress grids, balanced class
+labels, batched generation, and loading a trained run's generator (``python -m gan_tf sample``).
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import data, models
+from .checkpoints import CheckpointError, build, checkpoint_manager, restore, sampling_generator
+from .config import CONDITIONAL, TrainConfig
+from .runlog import load_config
+
+GRID_COLUMNS = 10  # cgan grids: this many latent vectors per class row
+
+
+def fixed_latents(config):
+    """The generator input behind every epoch's grid: the same for the whole run and on resume.
+
+    cgan: GRID_COLUMNS latent vectors, repeated for every class, with the labels beside them.
+    """
+    rng = np.random.default_rng(config.seed)
+    if config.model not in CONDITIONAL:
+        return rng.standard_normal((config.grid_size, config.latent_dim)).astype(np.float32)
+    z = rng.standard_normal((GRID_COLUMNS, config.latent_dim)).astype(np.float32)
+    labels = np.repeat(np.arange(data.NUM_CLASSES, dtype=np.int32), GRID_COLUMNS)
+    return [np.tile(z, (data.NUM_CLASSES, 1)), labels]
+
+
+def balanced_labels(n, num_classes=data.NUM_CLASSES):
+    """0, 1, ..., 9, 0, 1, ...: n labels asking for every class equally often."""
+    return np.arange(n, dtype=np.int32) % num_classes
+
+
+def generate(generator, n, seed=0, batch_size=500, labels=None):
+    """n images from a generator as float32 (n, 28, 28, 1) in [-1, 1].
+
+    ``labels`` (conditional generators only): one class for all images, or one per image;
+    left out, every class is asked for equally often.
+    """
+    num_classes = models.num_classes_of(generator)
+    if labels is not None and not num_classes:
+        raise ValueError("this generator is unconditional: it cannot be asked for a class")
+    if num_classes:
+        labels = balanced_labels(n, num_classes) if labels is None else np.broadcast_to(
+            np.asarray(labels, dtype=np.int32), (n,))
+        if labels.min() < 0 or labels.max() >= num_classes:
+            bad = labels[(labels < 0) | (labels >= num_classes)][0]
+            raise ValueError(f"label {bad} is not a class of this generator; "
+                             f"it knows classes 0 to {num_classes - 1}")
+    rng = np.random.default_rng(seed)
+    latent_dim = models.latent_dim_of(generator)
+    chunks = []
+    for start in range(0, n, batch_size):
+        z = rng.standard_normal((min(batch_size, n - start), latent_dim)).astype(np.float32)
+        inputs = z if labels is None else [z, labels[start:start + len(z)]]
+        chunks.append(generator(inputs, training=False).numpy())
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def load_generator(run_dir):
+    """The generator of a run (the moving average of its weights, when the run keeps one):
+    from its newest checkpoint, else from generator.keras."""
+    run_dir = Path(run_dir)
+    saved = load_config(run_dir)
+    if saved is not None and (run_dir / "checkpoints" / "checkpoint").exists():
+        known = {key: value for key, value in saved.items() if key in TrainConfig.__dataclass_fields__}
+        state = build(TrainConfig(**known))
+        if restore(state, checkpoint_manager(state, run_dir), log=print):
+            return sampling_generator(state)
+    if (run_dir / "generator.keras").exists():
+        return keras.models.load_model(run_dir / "generator.keras")
+    raise CheckpointError(f"{run_dir} has no checkpoint and no generator.keras; "
+                          "train into it first (python -m gan_tf train ... --out DIR).")
