@@ -204,7 +204,8 @@ def make_dataset(images, labels=None, batch_size=256, shuffle=True, seed=0):
 
 def load_dataset(dataset="mnist", split="train", batch_size=256, limit=None, shuffle=True,
                  seed=0, data_dir=None, with_labels=False, download=None):
-    """Load from disk and batch: the one call the training loop and notebooks use.
+    """``load`` and ``make_dataset`` in one call, for your own training loops (the README shows it;
+    gan_tf.train calls the two itself, to cut the images to ``--limit`` once for every epoch).
 
     ``limit`` keeps the first N images (quick runs). Returns the ``tf.data.Dataset``.
     """

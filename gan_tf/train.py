@@ -46,7 +46,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
     """Train ``config.model`` into ``run_dir`` up to ``config.epochs`` epochs in all.
 
     verbose: 0 silent, 1 one line per epoch, 2 also a progress bar per epoch.
-    on_epoch_end(epoch, row): called after each epoch is saved (notebooks draw live plots).
+    on_epoch_end(epoch, row): called after each epoch is saved, e.g. to draw a live plot.
     Returns the history as a dict of columns.
     """
     run_dir, log = Path(run_dir), print if verbose else (lambda *args, **kwargs: None)
