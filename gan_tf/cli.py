@@ -121,7 +121,8 @@ def _add_evaluate(commands):
         "evaluate", help="score generated images with the offline metrics (prints JSON)",
         description="Score images against the real test split with a classifier trained on the "
                     "dataset's own training split (shipped with gan_tf): cFID, classifier Inception Score, "
-                    "class coverage, precision and recall. SAMPLES is a .npy of N x 28 x 28 x 1 "
+                    "class coverage, precision and recall, density and coverage, intra-class cFID. "
+                    "SAMPLES is a .npy of N x 28 x 28 x 1 "
                     "images in [-1, 1] as 'sample' writes them; uint8 and [0, 1] floats are "
                     "accepted too, and the output says which range it assumed.",
         formatter_class=_HelpFormatter)
@@ -133,6 +134,10 @@ def _add_evaluate(commands):
                           help="score the first --n real training images instead: the floor")
     evaluate.add_argument("--n", type=int, default=10_000, help="images scored with --real")
     evaluate.add_argument("--k", type=int, default=3, help="neighbours for precision and recall")
+    evaluate.add_argument("--labels", type=Path, default=None, metavar="LABELS.npy",
+                          help="the class each image was generated for ('sample' writes SAMPLES.labels.npy "
+                               "for cgan runs); intra-class cFID then groups by these instead of the "
+                               "classifier's labels (--real always uses the true labels)")
     evaluate.add_argument("--data-dir", default=None, help="folder holding mnist/ and fashion-mnist/")
 
 
@@ -141,28 +146,44 @@ def _evaluate(args):
 
     import numpy as np
 
+    labels = None
     if args.real:
-        images, _ = data.load(args.dataset, "train", data_dir=args.data_dir)
-        images = images[: args.n]
+        images, true_labels = data.load(args.dataset, "train", data_dir=args.data_dir)
+        images, labels = images[: args.n], true_labels[: args.n]  # intra-class cFID by true class
+    elif args.samples is None:
+        raise ConfigError("give SAMPLES.npy, or --real to score real images")
     else:
-        if args.samples is None:
-            raise ConfigError("give SAMPLES.npy, or --real to score real images")
-        if not args.samples.is_file():
-            raise ConfigError(f"{args.samples} does not exist")
-        try:
-            images = np.load(args.samples, allow_pickle=False)
-        except Exception as e:
-            raise ConfigError(f"{args.samples} is not a readable .npy array ({e})") from None
-    from .metrics import Evaluator
+        images = _load_npy(args.samples)
+        labels = None if args.labels is None else _load_npy(args.labels)
+    from .metrics import Evaluator, check_labels
 
+    try:  # before the classifier loads: a mismatch fails in a second
+        check_labels(labels, len(images))
+    except ValueError as e:
+        raise ConfigError(f"{args.labels}: {e}") from None
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout is the JSON)
     try:
-        scores = Evaluator(args.dataset, args.data_dir, log).evaluate(images, k=args.k)
+        scores = Evaluator(args.dataset, args.data_dir, log).evaluate(images, k=args.k, labels=labels)
     except ValueError as e:
         raise ConfigError(f"{args.samples or 'real images'}: {e}") from None
     if args.real:
         scores["assumed_input"] = f"real {args.dataset} training images (the floor)"
+    # JSON has no NaN: a class too rare to score is null.
+    scores["intra_cfid"] = [None if np.isnan(v) else v for v in scores["intra_cfid"]]
+    for key in ("intra_cfid_mean", "intra_cfid_worst"):
+        scores[key] = None if np.isnan(scores[key]) else scores[key]
     print(json.dumps(scores, indent=2))
+
+
+def _load_npy(path):
+    import numpy as np
+
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ConfigError(f"{path} is not a readable .npy array ({e})") from None
 
 
 def _train(args):
@@ -190,18 +211,26 @@ def _sample(args):
         raise ConfigError(f"{args.run_dir} is not a directory; pass the --out of a 'train' run")
     import numpy as np
 
+    from .models import num_classes_of
     from .plots import save_grid
-    from .sampling import generate, load_generator
+    from .sampling import balanced_labels, generate, load_generator
 
     generator = load_generator(args.run_dir)
+    labels = None
+    if num_classes_of(generator):  # every class in turn, or the one asked for
+        labels = balanced_labels(args.n) if args.label is None else np.full(args.n, args.label, np.int32)
+    elif args.label is not None:
+        raise ConfigError(f"--label {args.label}: this generator is unconditional: it cannot be asked "
+                          "for a class (train with 'train cgan' to choose classes)")
     try:
-        images = generate(generator, args.n, seed=args.seed, labels=args.label)
+        images = generate(generator, args.n, seed=args.seed, labels=labels)
     except ValueError as e:
-        hint = " (train with 'train cgan' to choose classes)" if args.label is not None else ""
-        raise ConfigError(f"--label {args.label}: {e}{hint}") from None
+        raise ConfigError(f"--label {args.label}: {e}") from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npy":
         np.save(args.out, images)
+        if labels is not None:  # for 'evaluate --labels'
+            np.save(args.out.with_suffix(".labels.npy"), labels)
     else:
         save_grid(images, args.out)
     what = f" of class {args.label}" if args.label is not None else ""

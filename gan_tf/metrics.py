@@ -8,7 +8,10 @@ CNN trained by gan_tf on the dataset's own training split plays Inception's part
 - classifier Inception Score: exp(E_x KL(p(y|x) || p(y))), from 1 to the number of classes;
 - mode coverage: the histogram of predicted classes, how many classes are covered, KL to uniform;
 - precision and recall of k-nearest-neighbour manifolds in feature space (Kynkaenniemi et al. 2019),
-  on unit-length features (see ``unit_length``).
+  on unit-length features (see ``unit_length``), and density and coverage (Naeem et al. 2020),
+  which outliers do not inflate;
+- intra-class cFID: each class's images against that class's real ones, which sees a generator
+  that draws one template per class (label accuracy rewards it).
 
 gan_tf ships the two classifiers (``gan_tf/classifiers/``, trained by ``train_classifier``), so
 that everyone's scores are measured by the same network and nobody waits for training. If a
@@ -33,6 +36,7 @@ CACHE_ENV = "GAN_TF_CACHE_DIR"
 SHIPPED_DIR = Path(__file__).resolve().parent / "classifiers"
 REQUIRED_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90}
 CLASSIFIER_EPOCHS = {"mnist": 4, "fashion_mnist": 6}  # clothes are harder to tell apart than digits
+DENSITY_K = 5  # neighbours for density and coverage, as Naeem et al. recommend
 
 
 def cache_dir():
@@ -196,6 +200,49 @@ def precision_recall(real_features, fake_features, k=3):
     return float(precision), float(recall)
 
 
+def density_coverage(real_features, fake_features, k=5, real_radii=None):
+    """Density and coverage (Naeem et al. 2020), both from the k-NN balls of the *real* points,
+    so a few outlying fakes cannot inflate them the way they inflate k-NN recall.
+
+    density: how many real balls hold a fake, on average, divided by k: about 1 when the fakes
+    are distributed like the reals, below 1 when they fall outside the data, above 1 when they
+    crowd its densest part. coverage: the share of real points whose ball holds at least one
+    fake; it falls when the fakes miss parts of the data (mode collapse). Both depend on the
+    number of fakes: compare at one N, against real images scored at that N. ``real_radii``:
+    the real points' k-NN radii, when the caller keeps them.
+    """
+    radii = _kth_neighbour_radius(real_features, k) if real_radii is None else real_radii
+    counts, covered = np.empty(len(fake_features)), np.zeros(len(real_features), bool)
+    for start in range(0, len(fake_features), 2000):
+        inside = np.sqrt(_pairwise_sq_distances(fake_features[start:start + 2000], real_features)) <= radii
+        counts[start:start + 2000] = inside.sum(1)
+        covered |= inside.any(0)
+    return float(counts.mean() / k), float(covered.mean())
+
+
+def intra_class_fid(features, labels, real_features, real_labels, num_classes=data.NUM_CLASSES,
+                    min_count=10):
+    """cFID of each class's images against that class's real images (StudioGAN's intra-class
+    FID), a list with NaN for a class with fewer than ``min_count`` images. A generator that draws
+    one template per class scores well on label accuracy and badly here."""
+    scores = []
+    for c in range(num_classes):
+        mine, theirs = features[labels == c], real_features[real_labels == c]
+        if len(mine) < min_count:
+            scores.append(float("nan"))
+            continue
+        scores.append(frechet_distance(mine.mean(0), np.cov(mine, rowvar=False),
+                                       theirs.mean(0), np.cov(theirs, rowvar=False)))
+    return scores
+
+
+def check_labels(labels, n):
+    """Refuse labels that are not one class per image (None: no labels, nothing to check)."""
+    if labels is not None and np.shape(labels) != (n,):
+        raise ValueError(f"labels must hold one class per image: {n} images, labels of shape "
+                         f"{np.shape(labels)}")
+
+
 class Evaluator:
     """Scores images against one dataset's real test split; build once, call many times."""
 
@@ -209,6 +256,8 @@ class Evaluator:
         self.real_features, _ = self.features(to_unit_range(test_x))
         self.real_mu = self.real_features.mean(0)
         self.real_cov = np.cov(self.real_features, rowvar=False)
+        self.real_directions = unit_length(self.real_features)
+        self.real_radii = _kth_neighbour_radius(self.real_directions, DENSITY_K)  # for density, coverage
 
     def features(self, images):
         """(penultimate features float64 (N, 128), class probabilities (N, 10)) of [-1, 1] images."""
@@ -225,11 +274,17 @@ class Evaluator:
         _, probs = self.features(prepare_images(images)[0])
         return float((probs.argmax(1) == np.asarray(labels)).mean())
 
-    def evaluate(self, images, k=3):
-        """All metrics of a batch of images (any accepted range) as a dict of plain numbers."""
+    def evaluate(self, images, k=3, labels=None):
+        """All metrics of a batch of images (any accepted range) as a dict of plain numbers.
+
+        ``labels``: the class each image was generated for (a conditional generator); without
+        them, intra-class cFID groups the images by the classifier's label.
+        """
         images, assumed = prepare_images(images)
-        if len(images) <= k:
-            raise ValueError(f"need more than k={k} images for precision/recall, got {len(images)}")
+        neighbours = max(k, DENSITY_K)
+        if len(images) <= neighbours:
+            raise ValueError(f"need more than {neighbours} images for the k-NN metrics, got {len(images)}")
+        check_labels(labels, len(images))
         feats, probs = self.features(images)
         marginal = probs.mean(0)
         kl = (probs * (np.log(probs + 1e-12) - np.log(marginal + 1e-12))).sum(1)
@@ -238,7 +293,12 @@ class Evaluator:
         # A class counts as covered when it gets at least a tenth of its fair share.
         covered = int((share >= 0.1 / data.NUM_CLASSES).sum())
         nonzero = share > 0
-        precision, recall = precision_recall(unit_length(self.real_features), unit_length(feats), k)
+        precision, recall = precision_recall(self.real_directions, unit_length(feats), k)
+        density, coverage = density_coverage(self.real_directions, unit_length(feats), DENSITY_K,
+                                             self.real_radii)
+        grouped_by = probs.argmax(1) if labels is None else np.asarray(labels)
+        intra = intra_class_fid(feats, grouped_by, self.real_features, self.test_labels)
+        scored = [v for v in intra if np.isfinite(v)]
         return {
             "dataset": self.dataset, "n": len(images), "assumed_input": assumed,
             "cfid": frechet_distance(feats.mean(0), np.cov(feats, rowvar=False),
@@ -248,12 +308,17 @@ class Evaluator:
             "class_histogram": counts.tolist(),
             "kl_to_uniform": float((share[nonzero] * np.log(share[nonzero] * data.NUM_CLASSES)).sum()),
             "precision": precision, "recall": recall, "k": k,
+            "density": density, "coverage": coverage,
+            "intra_cfid_mean": float(np.mean(scored)) if scored else float("nan"),
+            "intra_cfid_worst": float(np.max(scored)) if scored else float("nan"),
+            "intra_cfid": intra, "intra_cfid_by": "classifier labels" if labels is None else "given labels",
             "classifier_test_accuracy": self.accuracy,
         }
 
 
 _EVALUATORS = {}  # one classifier and set of real features per dataset and process
-QUALITY_KEYS = ("cfid", "inception_score", "classes_covered", "precision", "recall")
+QUALITY_KEYS = ("cfid", "inception_score", "classes_covered", "precision", "recall", "density", "coverage",
+                "intra_cfid_mean", "intra_cfid_worst")
 
 
 def training_scores(config, generator, log=print, n=2000):
@@ -264,7 +329,7 @@ def training_scores(config, generator, log=print, n=2000):
     evaluator = _EVALUATORS[config.dataset]
     labels = balanced_labels(n) if num_classes_of(generator) else None
     images = generate(generator, n, seed=config.seed, labels=labels)
-    row = {key: round(float(value), 4) for key, value in evaluator.evaluate(images).items()
+    row = {key: round(float(value), 4) for key, value in evaluator.evaluate(images, labels=labels).items()
            if key in QUALITY_KEYS}
     if labels is not None:
         row["label_accuracy"] = round(evaluator.label_accuracy(images, labels), 4)

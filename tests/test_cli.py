@@ -103,6 +103,7 @@ def test_train_conditional_then_sample_a_class(tmp_path, real_data_dir):
     assert result.returncode == 0, result.stderr
     assert "6 images of class 7" in result.stdout
     assert np.load(tmp_path / "sevens.npy").shape == (6, 28, 28, 1)
+    assert np.load(tmp_path / "sevens.labels.npy").tolist() == [7] * 6  # for evaluate --labels
     for label in (10, -1):
         result = run("sample", out, "--n", 6, "--label", label, "--out", tmp_path / "bad.npy")
         assert result.returncode == 2 and f"label {label} is not a class" in result.stderr

@@ -44,6 +44,38 @@ def test_precision_and_recall_on_point_clouds():
     assert corner_precision == 1.0 and corner_recall < recall - 0.3
 
 
+def test_density_and_coverage_on_point_clouds():
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(2000, 8))
+    density, coverage = metrics.density_coverage(real, rng.normal(size=(2000, 8)))
+    assert 0.85 < density < 1.15 and coverage > 0.9  # the same distribution
+    # Outliers: a tenth of the fakes far away lowers density by a tenth, no more.
+    with_outliers = np.concatenate([rng.normal(size=(1800, 8)), rng.normal(size=(200, 8)) + 50])
+    assert metrics.density_coverage(real, with_outliers)[0] == pytest.approx(0.9 * density, rel=0.1)
+    # Collapse: every fake on one real point covers only that point's neighbourhood.
+    collapsed_density, collapsed_coverage = metrics.density_coverage(real, np.repeat(real[:1], 2000, 0))
+    assert collapsed_coverage < 0.01
+    # A twentieth of the data plus scattered outliers: the outliers' own k-NN balls are huge and
+    # swallow almost every real point, so recall says 0.94; coverage counts real balls and says ~0.2.
+    corner_and_outliers = np.concatenate([real[:100], rng.normal(size=(100, 8)) * 30])
+    assert metrics.precision_recall(real, corner_and_outliers)[1] > 0.9
+    assert metrics.density_coverage(real, corner_and_outliers)[1] < 0.3
+
+
+def test_intra_class_fid_sees_one_template_per_class():
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(10), 200)
+    real = rng.normal(size=(2000, 4)) + labels[:, None]
+    same = rng.normal(size=(2000, 4)) + labels[:, None]
+    templates = np.repeat(real[::200], 200, axis=0)  # one real point per class, 200 times
+    varied = metrics.intra_class_fid(same, labels, real, labels)
+    collapsed = metrics.intra_class_fid(templates, labels, real, labels)
+    assert max(varied) < 0.2  # same distribution per class: near 0
+    assert min(collapsed) > 3  # no variety: the trace of each class's covariance, about 4
+    few = metrics.intra_class_fid(same[:15], labels[:15], real, labels)
+    assert np.isfinite(few[0]) and all(np.isnan(few[1:]))  # under 10 images a class: not scored
+
+
 @pytest.mark.parametrize("images, assumed", [
     (np.zeros((3, 28, 28, 1), np.uint8), "uint8"),
     (np.full((3, 28, 28), 0.5, np.float32), "[0, 1]"),
@@ -121,6 +153,32 @@ def test_dropped_classes_lose_coverage_and_recall(evaluator, real_train):
     assert half["kl_to_uniform"] > 0.5  # close to log 2 for five equal classes
 
 
+def test_one_template_per_class_is_caught_where_label_accuracy_is_perfect(evaluator, real_train):
+    """The cGAN failure of issue 16: each class drawn as one digit, 200 times over."""
+    images, labels = real_train
+    order = np.argsort(labels, kind="stable")
+    images, labels = images[order], labels[order]
+    firsts = np.searchsorted(labels, np.arange(10))
+    templates = np.repeat(images[firsts], np.bincount(labels), axis=0)
+    real, collapsed = evaluator.evaluate(images, labels=labels), evaluator.evaluate(templates, labels=labels)
+    assert evaluator.label_accuracy(templates, labels) == 1.0  # blind to it
+    assert collapsed["intra_cfid_mean"] > 10 * real["intra_cfid_mean"]
+    assert collapsed["coverage"] < 0.1 * real["coverage"] and collapsed["classes_covered"] == 10
+    assert real["intra_cfid_by"] == "given labels"
+    # Without labels the classifier's are used; for real digits they are almost all the same.
+    assert evaluator.evaluate(images)["intra_cfid_mean"] == pytest.approx(real["intra_cfid_mean"], rel=0.1)
+
+
+def test_blur_lowers_density(evaluator, real_train):
+    import tensorflow as tf
+
+    images, _ = real_train
+    blurred = tf.nn.conv2d(images, tf.ones((5, 5, 1, 1)) / 25.0, strides=1, padding="SAME").numpy()
+    sharp, soft = evaluator.evaluate(images), evaluator.evaluate(blurred)
+    assert 0.7 < sharp["density"] < 1.3  # real digits: about 1
+    assert soft["density"] < 0.5 * sharp["density"]
+
+
 def test_blur_loses_precision(evaluator, real_train):
     import tensorflow as tf
 
@@ -136,14 +194,24 @@ def test_same_input_same_numbers(evaluator, real_train):
 
 
 def test_evaluate_command(tmp_path, evaluator, real_train):
-    images, _ = real_train
+    images, labels = real_train
     np.save(tmp_path / "good.npy", images[:300])
+    np.save(tmp_path / "good.labels.npy", labels[:300])
     run = lambda *a: subprocess.run([sys.executable, "-m", "gan_tf", "evaluate", *map(str, a)],  # noqa: E731
-                                    capture_output=True, text=True, timeout=600)
-    result = run(tmp_path / "good.npy", "--dataset", "mnist")
+                                    capture_output=True, text=True, timeout=300)
+    result = run(tmp_path / "good.npy", "--dataset", "mnist", "--labels", tmp_path / "good.labels.npy")
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout)
-    assert scores["n"] == 300 and "[-1, 1]" in scores["assumed_input"] and scores["cfid"] >= 0
+    expected = evaluator.evaluate(images[:300], labels=labels[:300])
+    assert scores["n"] == 300 and "[-1, 1]" in scores["assumed_input"]
+    for key in ("cfid", "precision", "density", "coverage", "intra_cfid_mean"):
+        assert scores[key] == pytest.approx(expected[key], rel=1e-4), key
+    assert scores["intra_cfid_by"] == "given labels"
+    result = run(tmp_path / "good.npy", "--labels", tmp_path / "bad_labels.npy")
+    assert result.returncode == 2 and "bad_labels.npy does not exist" in result.stderr
+    np.save(tmp_path / "short.labels.npy", labels[:10])
+    result = run(tmp_path / "good.npy", "--labels", tmp_path / "short.labels.npy")
+    assert result.returncode == 2 and "one class per image: 300 images" in result.stderr
     np.save(tmp_path / "bad.npy", np.zeros((4, 32, 32)))
     result = run(tmp_path / "bad.npy")
     assert result.returncode == 2 and "shape" in result.stderr
