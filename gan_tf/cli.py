@@ -155,12 +155,12 @@ def _evaluate(args):
     else:
         images = _load_npy(args.samples)
         labels = None if args.labels is None else _load_npy(args.labels)
-    from .metrics import Evaluator, check_labels
-
-    try:  # before the classifier loads: a mismatch fails in a second
-        check_labels(labels, len(images))
+    try:  # before TensorFlow and the classifier load: a mismatch fails in a second
+        data.check_labels(labels, len(images))
     except ValueError as e:
         raise ConfigError(f"{args.labels}: {e}") from None
+    from .metrics import Evaluator
+
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout is the JSON)
     try:
         scores = Evaluator(args.dataset, args.data_dir, log).evaluate(images, k=args.k, labels=labels)

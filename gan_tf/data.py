@@ -120,6 +120,13 @@ def read_split(folder, split):
     return images[..., None], labels
 
 
+def check_labels(labels, n):
+    """Refuse labels that are not one class per image (None: no labels, nothing to check)."""
+    if labels is not None and np.shape(labels) != (n,):
+        raise ValueError(f"labels must hold one class per image: {n} images, labels of shape "
+                         f"{np.shape(labels)}")
+
+
 def _download(name, split):
     """Keras' own download (needs the internet); cached by Keras under ~/.keras/datasets."""
     import keras

@@ -236,13 +236,6 @@ def intra_class_fid(features, labels, real_features, real_labels, num_classes=da
     return scores
 
 
-def check_labels(labels, n):
-    """Refuse labels that are not one class per image (None: no labels, nothing to check)."""
-    if labels is not None and np.shape(labels) != (n,):
-        raise ValueError(f"labels must hold one class per image: {n} images, labels of shape "
-                         f"{np.shape(labels)}")
-
-
 class Evaluator:
     """Scores images against one dataset's real test split; build once, call many times."""
 
@@ -284,7 +277,7 @@ class Evaluator:
         neighbours = max(k, DENSITY_K)
         if len(images) <= neighbours:
             raise ValueError(f"need more than {neighbours} images for the k-NN metrics, got {len(images)}")
-        check_labels(labels, len(images))
+        data.check_labels(labels, len(images))
         feats, probs = self.features(images)
         marginal = probs.mean(0)
         kl = (probs * (np.log(probs + 1e-12) - np.log(marginal + 1e-12))).sum(1)
