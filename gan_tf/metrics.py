@@ -191,9 +191,11 @@ def unit_length(features):
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def precision_recall(real_features, fake_features, k=3):
-    """Precision: share of fakes inside the real manifold; recall: share of reals inside the fake one."""
-    real_radii = _kth_neighbour_radius(real_features, k)
+def precision_recall(real_features, fake_features, k=3, real_radii=None):
+    """Precision: share of fakes inside the real manifold; recall: share of reals inside the fake one.
+    ``real_radii``: the real points' k-NN radii, when the caller keeps them."""
+    if real_radii is None:
+        real_radii = _kth_neighbour_radius(real_features, k)
     fake_radii = _kth_neighbour_radius(fake_features, k)
     precision = _inside_manifold(fake_features, real_features, real_radii).mean()
     recall = _inside_manifold(real_features, fake_features, fake_radii).mean()
@@ -250,7 +252,13 @@ class Evaluator:
         self.real_mu = self.real_features.mean(0)
         self.real_cov = np.cov(self.real_features, rowvar=False)
         self.real_directions = unit_length(self.real_features)
-        self.real_radii = _kth_neighbour_radius(self.real_directions, DENSITY_K)  # for density, coverage
+        self._real_radii = {}  # k -> the real points' k-NN radii, computed once (2 s for 10,000)
+
+    def real_radii(self, k):
+        """The k-NN radii of the real test features (unit length), computed on first use."""
+        if k not in self._real_radii:
+            self._real_radii[k] = _kth_neighbour_radius(self.real_directions, k)
+        return self._real_radii[k]
 
     def features(self, images):
         """(penultimate features float64 (N, 128), class probabilities (N, 10)) of [-1, 1] images."""
@@ -286,9 +294,10 @@ class Evaluator:
         # A class counts as covered when it gets at least a tenth of its fair share.
         covered = int((share >= 0.1 / data.NUM_CLASSES).sum())
         nonzero = share > 0
-        precision, recall = precision_recall(self.real_directions, unit_length(feats), k)
-        density, coverage = density_coverage(self.real_directions, unit_length(feats), DENSITY_K,
-                                             self.real_radii)
+        directions = unit_length(feats)
+        precision, recall = precision_recall(self.real_directions, directions, k, self.real_radii(k))
+        density, coverage = density_coverage(self.real_directions, directions, DENSITY_K,
+                                             self.real_radii(DENSITY_K))
         grouped_by = probs.argmax(1) if labels is None else np.asarray(labels)
         intra = intra_class_fid(feats, grouped_by, self.real_features, self.test_labels)
         scored = [v for v in intra if np.isfinite(v)]
