@@ -229,6 +229,24 @@ def verdict(interval):
     return "no difference resolved (interval contains 1)"
 
 
+STEP_NAMES = ("gan_tf", "gan_tf_default", "gan_tf_tutorial_recipe", "gan_tf_default_no_xla",
+              "gan_tf_default_xla", "gan_tf_concat")
+
+
+def check_only(parser, chosen, args):
+    """Refuse --only names that no machine times, and --json without the default step."""
+    if chosen is None:
+        return
+    allowed = set(STEP_NAMES) if args.concat else set(STEP_NAMES) - {"gan_tf_concat"}
+    unknown = sorted(set(chosen) - allowed)
+    if unknown:
+        parser.error(f"--only: unknown step(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(STEP_NAMES)} (gan_tf_concat needs --concat)")
+    if args.json and "gan_tf_default" not in chosen:
+        parser.error("--json feeds compare_curves.py, which needs gan_tf_default's step: "
+                     "add it to --only or drop --json")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=7, help="alternating repetitions")
@@ -248,6 +266,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.tutorial_worker:
         return tutorial_worker(args.tutorial_worker)
+    chosen = None if args.only is None else [name.strip() for name in args.only.split(",")]
+    check_only(parser, chosen, args)  # before TensorFlow loads: a typo costs a second
 
     # isort: off
     import gan_tf  # noqa: F401 - before TensorFlow, as in a learner's script: gan_tf's settings
@@ -296,14 +316,12 @@ def main(argv=None):
     candidates[other_xla] = (default_config.batch_size, lambda: gan_tf_runner(other_config, small_batch))
     if args.concat:
         candidates["gan_tf_concat"] = (ref.BATCH_SIZE, concat_runner)
-    chosen = list(candidates) if args.only is None else [n.strip() for n in args.only.split(",")]
+    if chosen is None:
+        chosen = list(candidates)
     unknown = sorted(set(chosen) - set(candidates))
-    if unknown:
-        parser.error(f"--only: unknown step(s) {', '.join(unknown)}; choose from "
-                     f"{', '.join(candidates)} (gan_tf_concat needs --concat)")
-    if args.json and "gan_tf_default" not in chosen:
-        parser.error("--json feeds compare_curves.py, which needs gan_tf_default's step: "
-                     "add it to --only or drop --json")
+    if unknown:  # the XLA twin this machine does not time
+        parser.error(f"--only: step(s) {', '.join(unknown)} not timed on this machine; choose from "
+                     f"{', '.join(candidates)}")
     tutorials = ("tutorial", "tutorial_here")
     batch_sizes = dict.fromkeys(tutorials, ref.BATCH_SIZE) | {name: candidates[name][0] for name in chosen}
     reference = ref.Reference()

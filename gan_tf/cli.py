@@ -193,7 +193,11 @@ def _train(args):
         beta_1=args.beta1, generator_loss=args.loss, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
         jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir)
-    config.validate()
+    from .runlog import checked_settings
+
+    # A changed setting on resume, or a --data-dir without the data, is refused before TensorFlow loads.
+    checked_settings(config, args.out)
+    data.find_folder(config.dataset, "train", config.data_dir)
     from .train import train
 
     # A progress bar redraws itself many times a second: fine on a terminal, thousands of lines in a log.

@@ -148,16 +148,10 @@ def load(dataset="mnist", split="train", data_dir=None, download=None):
     if download is None:
         download = os.environ.get(OFFLINE_ENV) != "1"
     name = canonical_name(dataset)
-    if split not in FILE_STEMS:
-        raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
-    if data_dir:
-        return _load_from_given_folder(name, split, Path(data_dir).expanduser())
-    searched = []
-    for root in candidate_dirs(data_dir):
-        folder = root / FOLDERS[name]
-        searched.append(folder)
-        if _find_file(folder, FILE_STEMS[split][0]) or _find_file(folder, FILE_STEMS[split][1]):
-            return read_split(folder, split)
+    folder = find_folder(name, split, data_dir)
+    if folder is not None:
+        return read_split(folder, split)
+    searched = [root / FOLDERS[name] for root in candidate_dirs()]
     failure = f"download not tried (download=False or {OFFLINE_ENV}=1)"
     if download:
         try:
@@ -173,16 +167,29 @@ def load(dataset="mnist", split="train", data_dir=None, download=None):
     )
 
 
-def _load_from_given_folder(name, split, root):
-    folder = root / FOLDERS[name]
+def find_folder(dataset, split="train", data_dir=None):
+    """The folder ``load`` reads a split from, or None when no folder on disk has it (``load``
+    then tries the download). A given ``data_dir`` without the dataset is an error naming it.
+    Reads no data, so the CLI checks it before TensorFlow loads."""
+    name = canonical_name(dataset)
+    if split not in FILE_STEMS:
+        raise DataError(f"unknown split {split!r}; choose 'train' or 'test'")
+
+    def has_split(folder):  # either file present: read_split names the other if it is missing
+        return _find_file(folder, FILE_STEMS[split][0]) or _find_file(folder, FILE_STEMS[split][1])
+
+    if not data_dir:
+        return next((root / FOLDERS[name] for root in candidate_dirs()
+                     if has_split(root / FOLDERS[name])), None)
+    root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise DataError(f"the data folder {root} does not exist. Check the path given as data_dir "
                         f"(CLI: --data-dir); it should hold {FOLDERS[name]}/.")
-    if not (_find_file(folder, FILE_STEMS[split][0]) or _find_file(folder, FILE_STEMS[split][1])):
-        raise DataError(f"the data folder {root} has no {name} data: {folder} lacks "
+    if not has_split(root / FOLDERS[name]):
+        raise DataError(f"the data folder {root} has no {name} data: {root / FOLDERS[name]} lacks "
                         f"{FILE_STEMS[split][0]}(.gz). Put the four {FOLDERS[name]} files there, or "
                         f"leave out data_dir (--data-dir) to search ${DATA_ENV} and the repo's data/.")
-    return read_split(folder, split)
+    return root / FOLDERS[name]
 
 
 def make_dataset(images, labels=None, batch_size=256, shuffle=True, seed=0):

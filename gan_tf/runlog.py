@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from .config import ConfigError
+from .config import ConfigError, resumed
 
 HISTORY_FIELDS = ["epoch", "d_loss", "g_loss", "seconds", "images_per_second"]
 
@@ -71,6 +71,15 @@ def load_config(run_dir):
                          "into a new --out directory.") from None
     saved.setdefault("ema_decay", 0.0)  # runs from before the moving average existed
     return saved
+
+
+def checked_settings(config, run_dir):
+    """A checked copy of ``config`` for a run in ``run_dir``. A run with a checkpoint keeps its
+    saved settings (gan_tf.config.resumed refuses a change); a run killed before its first
+    checkpoint has nothing to keep and starts over. Needs no TensorFlow: the CLI asks first."""
+    config = dataclasses.replace(config).validate()
+    has_checkpoint = any((Path(run_dir) / "checkpoints").glob("ckpt-*.index"))
+    return resumed(config, load_config(run_dir) if has_checkpoint else None, run_dir)
 
 
 def save_config(config, run_dir, new=True):

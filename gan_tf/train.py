@@ -19,7 +19,6 @@ stopped by Ctrl-C or a kill loses at most the epoch in progress. The pieces live
 module: the state in ``checkpoints``, the tables in ``runlog``, the step in ``steps``.
 """
 
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -28,8 +27,8 @@ import keras
 
 from . import data, hardware, metrics, plots
 from .checkpoints import CheckpointError, build, checkpoint_manager, restore, sampling_generator
-from .config import CONDITIONAL, resumed
-from .runlog import RunLog, load_config, read_history, save_config
+from .config import CONDITIONAL
+from .runlog import RunLog, checked_settings, read_history, save_config
 from .sampling import GRID_COLUMNS, balanced_labels, fixed_latents, generate, load_generator
 from .steps import make_step
 
@@ -129,11 +128,8 @@ def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir):
 
 def settings(config, run_dir):
     """The checked settings a run trains with, as a new TrainConfig: a resumed run keeps its
-    saved ones (gan_tf.config.resumed) and the speed-ups left at None are chosen for this machine."""
-    config = dataclasses.replace(config).validate()
-    has_checkpoint = any((Path(run_dir) / "checkpoints").glob("ckpt-*.index"))
-    saved = load_config(run_dir) if has_checkpoint else None  # a run killed in epoch 1 starts over
-    return hardware.resolve(resumed(config, saved, run_dir))
+    saved ones (runlog.checked_settings) and the speed-ups left at None are chosen for this machine."""
+    return hardware.resolve(checked_settings(config, run_dir))
 
 
 def training_data(config):
