@@ -220,16 +220,14 @@ def _sample(args):
     from .sampling import balanced_labels, generate, load_generator
 
     generator = load_generator(args.run_dir)
-    labels = None
-    if num_classes_of(generator):  # every class in turn, or the one asked for
-        labels = balanced_labels(args.n) if args.label is None else np.full(args.n, args.label, np.int32)
-    elif args.label is not None:
-        raise ConfigError(f"--label {args.label}: this generator is unconditional: it cannot be asked "
-                          "for a class (train with 'train cgan' to choose classes)")
     try:
-        images = generate(generator, args.n, seed=args.seed, labels=labels)
+        images = generate(generator, args.n, seed=args.seed, labels=args.label)
     except ValueError as e:
-        raise ConfigError(f"--label {args.label}: {e}") from None
+        hint = " (train with 'train cgan' to choose classes)" if args.label is not None else ""
+        raise ConfigError(f"--label {args.label}: {e}{hint}") from None
+    labels = None  # the classes generate() asked for: every class in turn, or the one chosen
+    if num_classes_of(generator):
+        labels = balanced_labels(args.n) if args.label is None else np.full(args.n, args.label, np.int32)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npy":
         np.save(args.out, images)
