@@ -31,6 +31,7 @@ def build(config):
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
             dropout=0.0 if config.model in WASSERSTEIN else 0.3, num_classes=num_classes,
+            label_channel=bool(config.label_channel),
             name="critic" if config.model in WASSERSTEIN else "discriminator")
         extra = {}
         if config.ema_decay:  # a second copy of G whose weights trail the trained ones

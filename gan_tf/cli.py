@@ -72,6 +72,13 @@ def _add_train(commands):
     train.add_argument("--loss", default=DEFAULTS.generator_loss, choices=GENERATOR_LOSS_NAMES,
                        help="generator loss: -log D(G(z)) (non_saturating) or "
                             "log(1 - D(G(z))) (saturating, the original minimax)")
+    train.add_argument("--mode-seeking", type=float, default=None, metavar="WEIGHT",
+                       help="dcgan, cgan: weight of the mode-seeking term, which makes images of one "
+                            "class differ as their noise does; 0: off "
+                            f"(default: {_per_model('mode_seeking')})")
+    train.add_argument("--label-channel", action=argparse.BooleanOptionalAction, default=None,
+                       help="cgan: the discriminator also sees the label as a learned image channel, "
+                            "besides the projection (default: on)")
     train.add_argument("--latent-dim", type=int, default=DEFAULTS.latent_dim,
                        help="length of the generator's noise vector z")
     train.add_argument("--n-critic", type=int, default=DEFAULTS.n_critic,
@@ -169,8 +176,9 @@ def _evaluate(args):
     if args.real:
         scores["assumed_input"] = f"real {args.dataset} training images (the floor)"
     # JSON has no NaN: a class too rare to score is null.
-    scores["intra_cfid"] = [None if np.isnan(v) else v for v in scores["intra_cfid"]]
-    for key in ("intra_cfid_mean", "intra_cfid_worst"):
+    for key in ("intra_cfid", "class_recall"):
+        scores[key] = [None if np.isnan(v) else v for v in scores[key]]
+    for key in ("intra_cfid_mean", "intra_cfid_worst", "class_recall_mean"):
         scores[key] = None if np.isnan(scores[key]) else scores[key]
     print(json.dumps(scores, indent=2))
 
@@ -190,7 +198,8 @@ def _train(args):
     config = TrainConfig(
         model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
-        beta_1=args.beta1, generator_loss=args.loss, n_critic=args.n_critic,
+        beta_1=args.beta1, generator_loss=args.loss, mode_seeking=args.mode_seeking,
+        label_channel=args.label_channel, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
         jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir)
     from .runlog import checked_settings

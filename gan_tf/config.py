@@ -16,21 +16,27 @@ LATENT_DIM = 100
 #         on batches of 64 (four times the updates per epoch of the tutorial's 256), sampled from
 #         a moving average of the generator's weights. benchmarks/time_to_quality.py measures it
 #         against the tutorial's recipe.
-# cgan    the same recipe, conditional (notebook 04); logs its label accuracy every epoch.
+# cgan    the same recipe, conditional (notebook 04), plus the mode-seeking term (weight 0.2): without
+#         it the generator draws each class as one template (benchmarks/cgan_quality.py). Logs its
+#         label accuracy and within-class variety every epoch.
 # wgan    Arjovsky et al. 2017: RMSprop 5e-5, batch 64, clip 0.01, 5 critic steps.
 # wgan_gp Gulrajani et al. 2017: Adam(1e-4, beta_1=0, beta_2=0.9), batch 64, lambda 10, 5 critic steps.
 # Mixed precision and XLA are left to the machine (None) for every model: gan_tf.hardware.speedups
 # turns them on where they were measured or documented to pay off.
 _GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999)
 MODEL_DEFAULTS = {
-    "dcgan": dict(_GAN, eval_every=0),
-    "cgan": dict(_GAN, eval_every=1),
-    "wgan": dict(batch_size=64, learning_rate=5e-5, beta_1=0.9, beta_2=0.999, ema_decay=0.0, eval_every=0),
-    "wgan_gp": dict(batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9, ema_decay=0.0, eval_every=0),
+    "dcgan": dict(_GAN, eval_every=0, mode_seeking=0.0),
+    "cgan": dict(_GAN, eval_every=1, mode_seeking=0.2, label_channel=True),
+    "wgan": dict(batch_size=64, learning_rate=5e-5, beta_1=0.9, beta_2=0.999, ema_decay=0.0, eval_every=0,
+                 mode_seeking=0.0),
+    "wgan_gp": dict(batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9, ema_decay=0.0, eval_every=0,
+                    mode_seeking=0.0),
 }
 # Settings a resumed run may change: the total to reach, what is measured and logged, where
 # the data lives. Any other change would make the run's record describe two runs.
 RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir")
+# What a run saved by an older gan_tf, whose config.json lacks a setting, trained with.
+SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True}
 # TensorFlow's DCGAN tutorial, for comparisons: TrainConfig(model="dcgan", **TUTORIAL_RECIPE).
 TUTORIAL_RECIPE = dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, ema_decay=0.0)
 MODELS = tuple(MODEL_DEFAULTS)
@@ -57,6 +63,8 @@ class TrainConfig:
     beta_1: float | None = None
     beta_2: float | None = None
     generator_loss: str = "non_saturating"  # dcgan, cgan
+    mode_seeking: float | None = None  # dcgan, cgan: weight of the mode-seeking term (0: off)
+    label_channel: bool | None = None  # cgan: D also sees the label as a learned image channel
     ema_decay: float | None = None  # sample from a moving average of G's weights (0: off)
     n_critic: int = 5  # wgan, wgan_gp: critic updates per generator update
     gp_weight: float = 10.0  # wgan_gp: the gradient penalty's lambda
@@ -107,6 +115,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay must be in [0, 1) (0 turns the average off), got {self.ema_decay}")
+        if not (self.mode_seeking >= 0 and math.isfinite(self.mode_seeking)):
+            raise ConfigError(f"mode_seeking must be a number >= 0 (0 turns it off), got {self.mode_seeking}")
+        if self.mode_seeking and self.model in WASSERSTEIN:
+            raise ConfigError(f"mode_seeking is for dcgan and cgan; {self.model} trains with its own step")
         if self.gp_weight < 0 or self.clip_value < 0:
             raise ConfigError("gp_weight and clip_value must not be negative")
         available = data.SPLIT_SIZES["train"] if n_images is None else n_images
@@ -127,7 +139,7 @@ def resumed(config, saved, run_dir):
     if saved is None:
         return config
     merged, clash = dataclasses.asdict(config), []
-    for key, old in saved.items():
+    for key, old in {**SAVED_BEFORE, **saved}.items():
         if key not in merged or key in RESUMABLE:
             continue  # a setting of another gan_tf version, or one a resume may change
         if merged[key] is None:

@@ -238,6 +238,23 @@ def intra_class_fid(features, labels, real_features, real_labels, num_classes=da
     return scores
 
 
+def class_recall(directions, labels, real_directions, real_labels, k=3, num_classes=data.NUM_CLASSES):
+    """k-NN recall within each class: the share of a class's real images that lie inside the
+    manifold of the images of that class, a list with NaN for a class with k or fewer images.
+    A generator that draws one template per class scores near 0 although every image is
+    labelled right, and so does one that draws a class in another class's styles, which
+    whole-set recall credits. Like all k-NN recall it rises when a class's images scatter far
+    (their balls grow): read it with precision. Depends on the images per class: compare at one N."""
+    scores = []
+    for c in range(num_classes):
+        mine = directions[labels == c]
+        if len(mine) <= k:
+            scores.append(float("nan"))
+            continue
+        scores.append(precision_recall(real_directions[real_labels == c], mine, k)[1])
+    return scores
+
+
 class Evaluator:
     """Scores images against one dataset's real test split; build once, call many times."""
 
@@ -301,6 +318,7 @@ class Evaluator:
         grouped_by = probs.argmax(1) if labels is None else np.asarray(labels)
         intra = intra_class_fid(feats, grouped_by, self.real_features, self.test_labels)
         scored = [v for v in intra if np.isfinite(v)]
+        per_class = class_recall(directions, grouped_by, self.real_directions, self.test_labels, k)
         return {
             "dataset": self.dataset, "n": len(images), "assumed_input": assumed,
             "cfid": frechet_distance(feats.mean(0), np.cov(feats, rowvar=False),
@@ -314,13 +332,16 @@ class Evaluator:
             "intra_cfid_mean": float(np.mean(scored)) if scored else float("nan"),
             "intra_cfid_worst": float(np.max(scored)) if scored else float("nan"),
             "intra_cfid": intra, "intra_cfid_by": "classifier labels" if labels is None else "given labels",
+            "class_recall_mean": float(np.nanmean(per_class)) if np.isfinite(per_class).any()
+            else float("nan"),
+            "class_recall": per_class,
             "classifier_test_accuracy": self.accuracy,
         }
 
 
 _EVALUATORS = {}  # one classifier and set of real features per dataset and process
 QUALITY_KEYS = ("cfid", "inception_score", "classes_covered", "precision", "recall", "density", "coverage",
-                "intra_cfid_mean", "intra_cfid_worst")
+                "intra_cfid_mean", "intra_cfid_worst", "class_recall_mean")
 
 
 def training_scores(config, generator, log=print, n=2000):

@@ -54,17 +54,20 @@ def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0
     return keras.Model(inputs if num_classes else z, image, name=name)
 
 
-def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, num_classes=0, name="discriminator"):
+def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, num_classes=0, label_channel=True,
+                       name="discriminator"):
     """Map a 28x28x1 image (and, if conditional, a class label) to one real-vs-fake logit
-    (or, as a WGAN critic, a score).
+    (or, as a WGAN critic, a score). ``label_channel``: a conditional D also sees the label as a
+    learned image channel; without it the label enters only through the projection.
 
     No BatchNorm anywhere: WGAN-GP's penalty is per sample, which batch statistics would break.
     """
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     inputs, x = [image], image
-    if num_classes:  # the label becomes a learned picture stacked on the image
+    if num_classes:
         label = _label_input()
         inputs.append(label)
+    if num_classes and label_channel:  # the label becomes a learned picture stacked on the image
         label_map = layers.Embedding(num_classes, 28 * 28, name="label_embedding")(label)
         x = layers.Concatenate()([image, layers.Reshape(IMAGE_SHAPE)(label_map)])
     for width in widths:
@@ -88,7 +91,10 @@ def latent_dim_of(generator):
 def num_classes_of(model):
     """How many classes a conditional network knows; 0 for an unconditional one."""
     names = [layer.name for layer in model.layers]
-    return model.get_layer("label_embedding").input_dim if "label_embedding" in names else 0
+    for name in ("label_embedding", "label_projection"):  # D may see the label by projection only
+        if name in names:
+            return model.get_layer(name).input_dim
+    return 0
 
 
 def generator_with_embedding_input(generator):

@@ -20,6 +20,7 @@ from .losses import (
     discriminator_loss,
     generator_loss_wasserstein,
     gradient_penalty,
+    mode_seeking_loss,
 )
 from .models import latent_dim_of
 
@@ -46,26 +47,39 @@ def make_optimizer(model, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, kind="ad
 
 @tf.function
 def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_images, rng,
-                   generator_loss="non_saturating", labels=None):
+                   generator_loss="non_saturating", labels=None, mode_seeking=0.0):
     """Update both networks once from the same fakes; return {'d_loss', 'g_loss'}.
 
     ``rng`` is a ``tf.random.Generator``: checkpointing it makes a resumed run draw the
     same noise an uninterrupted one would. ``generator_loss`` names an entry of
     ``losses.GENERATOR_LOSSES``. ``labels`` (conditional GAN, notebook 04): the real images'
     classes; the fakes are asked for the same classes, so both sides see one label mix.
+    ``mode_seeking`` > 0 adds the mode-seeking term (Mao et al. 2019) to G's loss, see below.
     """
     z = rng.normal([tf.shape(real_images)[0], latent_dim_of(generator)])
-    condition = [] if labels is None else [labels]
+    half = tf.shape(real_images)[0] // 2
+    fake_labels = labels
+    if mode_seeking and labels is not None:
+        # The second half of the fakes repeats the first half's classes, so that the
+        # mode-seeking term can compare two fakes of one class.
+        fake_labels = tf.concat([labels[:half], labels[: tf.shape(labels)[0] - half]], 0)
     # Two tapes over one forward pass: the fakes feed both losses, as in the classic recipe.
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-        fake_images = generator([z, *condition] if condition else z, training=True)
-        real_logits = discriminator([real_images, *condition] if condition else real_images,
-                                    training=True)
-        fake_logits = discriminator([fake_images, *condition] if condition else fake_images,
-                                    training=True)
+        if labels is None:
+            fake_images = generator(z, training=True)
+            real_logits = discriminator(real_images, training=True)
+            fake_logits = discriminator(fake_images, training=True)
+        else:
+            fake_images = generator([z, fake_labels], training=True)
+            real_logits = discriminator([real_images, labels], training=True)
+            fake_logits = discriminator([fake_images, fake_labels], training=True)
         d_loss = discriminator_loss(real_logits, fake_logits)
         g_loss = GENERATOR_LOSSES[generator_loss](fake_logits)
-        scaled_d, scaled_g = d_optimizer.scale_loss(d_loss), g_optimizer.scale_loss(g_loss)
+        g_total = g_loss
+        if mode_seeking:  # fakes i and half + i share a class and differ in their noise only
+            g_total += mode_seeking * mode_seeking_loss(fake_images[:half], fake_images[half:2 * half],
+                                                        z[:half], z[half:2 * half])
+        scaled_d, scaled_g = d_optimizer.scale_loss(d_loss), g_optimizer.scale_loss(g_total)
     g_grads = g_tape.gradient(scaled_g, generator.trainable_variables)
     d_grads = d_tape.gradient(scaled_d, discriminator.trainable_variables)
     g_optimizer.apply_gradients(zip(g_grads, generator.trainable_variables))
@@ -138,7 +152,8 @@ def make_step(config):
                        gp_weight=config.gp_weight if config.model == "wgan_gp" else 0.0,
                        clip_value=config.clip_value if config.model == "wgan" else None)
     else:
-        step, options = gan_train_step, dict(generator_loss=config.generator_loss)
+        step, options = gan_train_step, dict(generator_loss=config.generator_loss,
+                                             mode_seeking=config.mode_seeking)
     decay = tf.constant(config.ema_decay, tf.float32)
 
     def one_step(state, batch):

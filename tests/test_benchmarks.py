@@ -122,3 +122,16 @@ def test_compare_curves_puts_both_recipes_on_one_step_clock(tmp_path):
 def test_memory_smoke_run():
     out = run("memory.py", "--epochs", 1, "--", "--limit", 256)
     assert "SUMMARY dcgan 1 epoch(s) of MNIST, --limit 256" in out and "GiB" in out
+
+
+def test_cgan_quality_smoke_run(tmp_path):
+    out = run("cgan_quality.py", "--out", tmp_path, "--dataset", "mnist", "--epochs", 1, "--limit", 256,
+              "--n", 300, "--variant", "no term=mode_seeking=0,eval_every=0")
+    assert "real training images" in out and "no term" in out
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [r["recipe"] for r in rows] == ["real training images", "no term"]
+    assert rows[1]["overrides"] == {"mode_seeking": 0, "eval_every": 0}
+    real, fake = rows
+    assert real["intra_ratio_mean"] == pytest.approx(1.0)  # the floor divided by itself
+    assert real["label_accuracy"] > 0.95 and real["class_recall_mean"] > fake["class_recall_mean"]
+    assert (tmp_path / "mnist" / "no_term.png").exists()

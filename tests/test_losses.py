@@ -48,3 +48,12 @@ def test_saturating_gradient_vanishes_when_discriminator_wins():
 
 def test_config_lists_the_same_losses():
     assert tuple(losses.GENERATOR_LOSSES) == config.GENERATOR_LOSS_NAMES
+
+
+def test_mode_seeking_loss_is_the_inverse_of_image_gap_over_noise_gap():
+    a = tf.zeros((4, 28, 28, 1))
+    z_a, z_b = tf.zeros((4, 8)), tf.fill((4, 8), 2.0)  # noise gap 2
+    np.testing.assert_allclose(losses.mode_seeking_loss(a, a + 0.5, z_a, z_b), 1 / (0.25 + 1e-5), rtol=1e-6)
+    np.testing.assert_allclose(losses.mode_seeking_loss(a, a - 1.0, z_a, z_b), 1 / (0.5 + 1e-5), rtol=1e-6)
+    # Identical images (noise ignored): the largest value, finite thanks to epsilon.
+    np.testing.assert_allclose(losses.mode_seeking_loss(a, a, z_a, z_b), 1e5, rtol=1e-5)

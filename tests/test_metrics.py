@@ -76,6 +76,23 @@ def test_intra_class_fid_sees_one_template_per_class():
     assert np.isfinite(few[0]) and all(np.isnan(few[1:]))  # under 10 images a class: not scored
 
 
+def test_class_recall_sees_one_template_per_class_and_other_classes_styles():
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(10), 200)
+    real = rng.normal(size=(2000, 4)) + 3 * labels[:, None]
+    same = rng.normal(size=(2000, 4)) + 3 * labels[:, None]
+    templates = np.repeat(real[::200], 200, axis=0)  # one real point per class, 200 times
+    assert min(metrics.class_recall(same, labels, real, labels)) > 0.8
+    assert max(metrics.class_recall(templates, labels, real, labels)) < 0.05
+    # Every class drawn in the style of the next one: the set as a whole still covers the data,
+    # but no class covers its own images.
+    shifted = np.roll(same, 200, axis=0)
+    assert metrics.precision_recall(real, shifted)[1] > 0.8
+    assert max(metrics.class_recall(shifted, labels, real, labels)) < 0.1  # neighbours overlap a little
+    few = metrics.class_recall(same[:203], labels[:203], real, labels)  # class 1: 3 images
+    assert np.isfinite(few[0]) and np.isnan(few[1]) and all(np.isnan(few[2:]))  # k or fewer: not scored
+
+
 @pytest.mark.parametrize("images, assumed", [
     (np.zeros((3, 28, 28, 1), np.uint8), "uint8"),
     (np.full((3, 28, 28), 0.5, np.float32), "[0, 1]"),
@@ -164,6 +181,7 @@ def test_one_template_per_class_is_caught_where_label_accuracy_is_perfect(evalua
     assert evaluator.label_accuracy(templates, labels) == 1.0  # blind to it
     assert collapsed["intra_cfid_mean"] > 10 * real["intra_cfid_mean"]
     assert collapsed["coverage"] < 0.1 * real["coverage"] and collapsed["classes_covered"] == 10
+    assert real["class_recall_mean"] > 0.5 and collapsed["class_recall_mean"] < 0.05
     assert real["intra_cfid_by"] == "given labels"
     # Without labels the classifier's are used; for real digits they are almost all the same.
     assert evaluator.evaluate(images)["intra_cfid_mean"] == pytest.approx(real["intra_cfid_mean"], rel=0.1)
@@ -196,7 +214,7 @@ def test_evaluate_command(tmp_path, evaluator, real_train):
     scores = json.loads(result.stdout)
     expected = evaluator.evaluate(images[:300], labels=labels[:300])
     assert scores["n"] == 300 and "[-1, 1]" in scores["assumed_input"]
-    for key in ("cfid", "precision", "density", "coverage", "intra_cfid_mean"):
+    for key in ("cfid", "precision", "density", "coverage", "intra_cfid_mean", "class_recall_mean"):
         assert scores[key] == pytest.approx(expected[key], rel=1e-4), key
     assert scores["intra_cfid_by"] == "given labels"
     result = run(tmp_path / "good.npy", "--labels", tmp_path / "bad_labels.npy")

@@ -54,6 +54,10 @@ def test_conditional_networks_take_a_label_and_count_its_embeddings():
     assert discriminator.count_params() == 212_865 + 10 * 784 + 25 * 64 + 10 * 7 * 7 * 128
     assert models.num_classes_of(generator) == 10 and models.num_classes_of(discriminator) == 10
     assert models.num_classes_of(models.make_generator()) == 0
+    # Without the label channel the label reaches D through the projection alone.
+    projection_only = models.make_discriminator(num_classes=10, label_channel=False)
+    assert projection_only.count_params() == 212_865 + 10 * 7 * 7 * 128
+    assert models.num_classes_of(projection_only) == 10
     assert models.latent_dim_of(generator) == 100
 
 

@@ -134,6 +134,21 @@ def test_resume_may_raise_the_epochs_and_change_what_is_measured(tmp_path):
     assert later.jit_compile is None and first.epochs == 1  # train() changed neither config
 
 
+def test_a_run_saved_before_a_setting_existed_is_compared_with_what_it_trained_with():
+    """An older gan_tf wrote no mode_seeking or label_channel: its cgan had neither change."""
+    import dataclasses
+
+    from gan_tf.config import resumed
+
+    old = {k: v for k, v in dataclasses.asdict(TrainConfig(model="cgan")).items()
+           if k not in ("mode_seeking", "label_channel")}
+    as_before = TrainConfig(model="cgan", mode_seeking=0.0, label_channel=True)
+    assert resumed(as_before, old, "RUN") == as_before
+    clash = "mode_seeking: saved 0.0, now 0.5; label_channel: saved True, now False"
+    with pytest.raises(ConfigError, match=clash):
+        resumed(TrainConfig(model="cgan", mode_seeking=0.5, label_channel=False), old, "RUN")
+
+
 def test_a_run_killed_before_its_first_checkpoint_starts_over_with_new_settings(tmp_path):
     train(small(epochs=1), tmp_path, verbose=0)
     for path in (tmp_path / "checkpoints").iterdir():
@@ -261,6 +276,8 @@ def test_nothing_to_do_when_already_trained(tmp_path, capsys):
     (dict(beta_1=1.0), r"beta_1 must be in \[0, 1\)"),
     (dict(generator_loss="hinge"), "unknown generator loss"),
     (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
+    (dict(mode_seeking=-1.0), "mode_seeking must be a number >= 0"),
+    (dict(model="wgan_gp", mode_seeking=1.0), "mode_seeking is for dcgan and cgan"),
 ])
 def test_impossible_settings_are_refused_before_work(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
