@@ -12,8 +12,8 @@ import keras
 import tensorflow as tf
 
 from . import data, models
-from .config import CONDITIONAL, WASSERSTEIN
-from .steps import make_optimizer
+from .config import CONDITIONAL, TRANSLATION, WASSERSTEIN
+from .steps import ImagePool, make_optimizer
 
 
 class CheckpointError(RuntimeError):
@@ -22,6 +22,8 @@ class CheckpointError(RuntimeError):
 
 def build(config):
     """Networks, optimizers, noise generator, and a tf.train.Checkpoint holding them all."""
+    if config.model in TRANSLATION:
+        return build_cyclegan(config)
     previous_policy = keras.config.dtype_policy()
     if config.mixed_precision:  # layers take the policy in force when they are created
         keras.config.set_dtype_policy("mixed_float16")
@@ -53,6 +55,32 @@ def build(config):
     return tf.train.Checkpoint(generator=generator, discriminator=discriminator,
                                g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                                rng=rng, epoch=epoch, dropout_states=dropout_states, **extra)
+
+
+def build_cyclegan(config):
+    """CycleGAN's state: G_AB as ``generator`` and the D_B that judges it as ``discriminator``
+    (the names the loop and ``sample`` know), G_BA and D_A beside them, one optimizer per
+    network, the two pools of past fakes, the noise generator (for the pools) and the epoch."""
+    previous_policy = keras.config.dtype_policy()
+    if config.mixed_precision:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        nets = dict(generator=models.make_translator(name="generator_ab"),
+                    generator_ba=models.make_translator(name="generator_ba"),
+                    discriminator=models.make_patch_discriminator(name="discriminator_b"),
+                    discriminator_a=models.make_patch_discriminator(name="discriminator_a"))
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    names = dict(generator="g_optimizer", generator_ba="g_ba_optimizer",
+                 discriminator="d_optimizer", discriminator_a="d_a_optimizer")
+    optimizers = {names[key]: make_optimizer(net, config.learning_rate, config.beta_1, config.beta_2,
+                                             loss_scaling=bool(config.mixed_precision))
+                  for key, net in nets.items()}
+    return tf.train.Checkpoint(**nets, **optimizers,
+                               pool_a=ImagePool(config.pool_size, name="pool_a"),
+                               pool_b=ImagePool(config.pool_size, name="pool_b"),
+                               rng=tf.random.Generator.from_seed(config.seed),
+                               epoch=tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"))
 
 
 def sampling_generator(state):

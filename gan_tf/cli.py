@@ -1,4 +1,4 @@
-"""The command line: ``python -m gan_tf train|sample ...``.
+"""The command line: ``python -m gan_tf train|sample|evaluate|translate ...``.
 
 Settings are checked before TensorFlow is even imported, so a typo costs a second,
 not a start-up; every failure ends in one ``error:`` line and a non-zero exit.
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import data
-from .config import GENERATOR_LOSS_NAMES, MODEL_DEFAULTS, MODELS, ConfigError, TrainConfig
+from .config import GENERATOR_LOSS_NAMES, MODEL_DEFAULTS, MODELS, TRANSLATION, ConfigError, TrainConfig
 
 DEFAULTS = TrainConfig()
 
@@ -30,12 +30,14 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m gan_tf",
-        description="Train GANs on MNIST / Fashion-MNIST and sample from them.")
+        description="Train GANs on MNIST / Fashion-MNIST, sample from them, score them, and "
+                    "translate images with a CycleGAN.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _add_train(commands)
     _add_sample(commands)
     _add_evaluate(commands)
+    _add_translate(commands)
     return parser
 
 
@@ -49,7 +51,8 @@ def _add_train(commands):
                     "change; a changed setting is refused); --epochs is the total to reach.",
         formatter_class=_HelpFormatter)
     train.add_argument("model", choices=MODELS,
-                       help="which GAN to train (cgan: conditional, can be asked for a class)")
+                       help="which GAN to train (cgan: conditional, can be asked for a class; "
+                            "cyclegan: translates between MNIST and a restyled copy, see --transform)")
     train.add_argument("--dataset", default=DEFAULTS.dataset, choices=sorted(data.FOLDERS),
                        help="training data (from --data-dir, $GAN_TF_DATA_DIR or data/)")
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
@@ -100,6 +103,15 @@ def _add_train(commands):
                        help="every K epochs, score 2,000 samples (cFID, Inception Score, coverage, "
                             "precision, recall; cgan: label accuracy) into history.csv and "
                             f"TensorBoard; 0: never (default: {_per_model('eval_every')})")
+    train.add_argument("--transform", default=DEFAULTS.transform, choices=sorted(data.STYLE_TRANSFORMS),
+                       help="cyclegan: the style of domain B, applied to half the training images "
+                            "(thicken: 3x3 dilation, thin: 2x2 erosion, invert: 255 - pixel)")
+    train.add_argument("--cycle-weight", type=float, default=DEFAULTS.cycle_weight, metavar="LAMBDA",
+                       help="cyclegan: weight of the cycle-consistency loss; 0: off")
+    train.add_argument("--identity-weight", type=float, default=DEFAULTS.identity_weight, metavar="W",
+                       help="cyclegan: weight of the identity loss; 0: off")
+    train.add_argument("--pool-size", type=int, default=DEFAULTS.pool_size, metavar="N",
+                       help="cyclegan: past fakes per direction shown to the discriminators; 0: none")
     train.add_argument("--quiet", action="store_true",
                        help="no progress bar; one line per epoch only (the default when the output "
                             "goes to a file or pipe)")
@@ -146,6 +158,49 @@ def _add_evaluate(commands):
                                "for cgan runs); intra-class cFID then groups by these instead of the "
                                "classifier's labels (--real always uses the true labels)")
     evaluate.add_argument("--data-dir", default=None, help="folder holding mnist/ and fashion-mnist/")
+
+
+def _add_translate(commands):
+    translate = commands.add_parser(
+        "translate", help="translate images with a trained cyclegan run",
+        description="Translate images with a cyclegan run's generator (its newest checkpoint, else "
+                    "generator_ab.keras / generator_ba.keras). INPUT is a .npy of N x 28 x 28 (x 1) "
+                    "images: uint8, floats in [0, 1] or in [-1, 1]. FILE ending in .npy: float32 "
+                    "N x 28 x 28 x 1 in [-1, 1]; ending in .png: a grid, inputs above their translations.",
+        formatter_class=_HelpFormatter)
+    translate.add_argument("run_dir", type=Path, metavar="DIR", help="a run directory from 'train cyclegan'")
+    translate.add_argument("--direction", choices=("ab", "ba"), default="ab",
+                           help="ab: domain A (the dataset as it is) to B (restyled); ba: back")
+    translate.add_argument("--input", required=True, type=Path, metavar="INPUT.npy", help="the images")
+    translate.add_argument("--out", required=True, type=Path, metavar="FILE",
+                           help="output file, .npy or .png")
+
+
+def _translate(args):
+    if args.out.suffix not in (".npy", ".png"):
+        raise ConfigError(f"--out must end in .npy or .png, got {args.out.name!r}")
+    if not args.run_dir.is_dir():
+        raise ConfigError(f"{args.run_dir} is not a directory; pass the --out of a 'train cyclegan' run")
+    try:  # before TensorFlow loads: bad input fails in a second
+        images, assumed = data.prepare_images(_load_npy(args.input))
+    except ValueError as e:
+        raise ConfigError(f"{args.input}: {e}") from None
+    import numpy as np
+
+    from .plots import save_grid
+    from .sampling import load_translator, translate
+
+    translated = translate(load_translator(args.run_dir, args.direction), images)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".npy":
+        np.save(args.out, translated)
+    else:  # inputs in the first row(s), their translations below, column by column
+        cols = min(len(images), 10)
+        pairs = [np.concatenate([images[i:i + cols], translated[i:i + cols]])
+                 for i in range(0, len(images), cols)]
+        save_grid(np.concatenate(pairs), args.out, cols=cols)
+    print(f"translated {len(images)} images ({assumed}) {args.direction[0].upper()} -> "
+          f"{args.direction[1].upper()} into {args.out}")
 
 
 def _evaluate(args):
@@ -201,7 +256,9 @@ def _train(args):
         beta_1=args.beta1, generator_loss=args.loss, mode_seeking=args.mode_seeking,
         label_channel=args.label_channel, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
-        jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir)
+        jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir,
+        transform=args.transform, cycle_weight=args.cycle_weight, identity_weight=args.identity_weight,
+        pool_size=args.pool_size)
     from .runlog import checked_settings
 
     # A changed setting on resume, or a --data-dir without the data, is refused before TensorFlow loads.
@@ -212,7 +269,11 @@ def _train(args):
     # A progress bar redraws itself many times a second: fine on a terminal, thousands of lines in a log.
     on_terminal = sys.stdout.isatty() and sys.stderr.isatty()
     train(config, args.out, verbose=2 if on_terminal and not args.quiet else 1)
-    print(f"done: samples in {args.out / 'samples'}, generator in {args.out / 'generator.keras'}")
+    if config.model in TRANSLATION:
+        print(f"done: samples in {args.out / 'samples'}, generators in {args.out / 'generator_ab.keras'} "
+              f"and {args.out / 'generator_ba.keras'}")
+    else:
+        print(f"done: samples in {args.out / 'samples'}, generator in {args.out / 'generator.keras'}")
 
 
 def _sample(args):
@@ -251,7 +312,8 @@ def _sample(args):
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        {"train": _train, "sample": _sample, "evaluate": _evaluate}[args.command](args)
+        commands = {"train": _train, "sample": _sample, "evaluate": _evaluate, "translate": _translate}
+        commands[args.command](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -21,6 +21,9 @@ LATENT_DIM = 100
 #         label accuracy and within-class variety every epoch.
 # wgan    Arjovsky et al. 2017: RMSprop 5e-5, batch 64, clip 0.01, 5 critic steps.
 # wgan_gp Gulrajani et al. 2017: Adam(1e-4, beta_1=0, beta_2=0.9), batch 64, lambda 10, 5 critic steps.
+# cyclegan Zhu et al. 2017 scaled to 28x28 (notebook 06): Adam(2e-4, beta_1=0.5), least-squares
+#         losses, cycle weight 10, identity weight 5 (half of it), a pool of 50 past fakes; batches
+#         of 16 (the paper's 1 would leave a CPU idle). Scores its translations every epoch.
 # Mixed precision and XLA are left to the machine (None) for every model: gan_tf.hardware.speedups
 # turns them on where they were measured or documented to pay off.
 _GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999)
@@ -31,6 +34,8 @@ MODEL_DEFAULTS = {
                  mode_seeking=0.0),
     "wgan_gp": dict(batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9, ema_decay=0.0, eval_every=0,
                     mode_seeking=0.0),
+    "cyclegan": dict(batch_size=16, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.0, eval_every=1,
+                     mode_seeking=0.0),
 }
 # Settings a resumed run may change: the total to reach, what is measured and logged, where
 # the data lives. Any other change would make the run's record describe two runs.
@@ -42,6 +47,7 @@ TUTORIAL_RECIPE = dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.
 MODELS = tuple(MODEL_DEFAULTS)
 WASSERSTEIN = ("wgan", "wgan_gp")
 CONDITIONAL = ("cgan",)
+TRANSLATION = ("cyclegan",)  # image-to-image: two generators, no noise
 
 
 class ConfigError(ValueError):
@@ -75,6 +81,10 @@ class TrainConfig:
     log_every: int = 10  # steps between rows of steps.csv (0: none)
     eval_every: int | None = None  # epochs between quality measurements (gan_tf.metrics; 0: none)
     data_dir: str | None = None
+    transform: str = "thicken"  # cyclegan: the style of domain B (data.STYLE_TRANSFORMS)
+    cycle_weight: float = 10.0  # cyclegan: lambda of the cycle-consistency loss
+    identity_weight: float = 5.0  # cyclegan: weight of the identity loss (the paper's 0.5 lambda)
+    pool_size: int = 50  # cyclegan: past fakes kept per direction for the discriminators (0: none)
 
     def __post_init__(self):
         for key, value in MODEL_DEFAULTS.get(self.model, {}).items():
@@ -117,13 +127,26 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be in [0, 1) (0 turns the average off), got {self.ema_decay}")
         if not (self.mode_seeking >= 0 and math.isfinite(self.mode_seeking)):
             raise ConfigError(f"mode_seeking must be a number >= 0 (0 turns it off), got {self.mode_seeking}")
-        if self.mode_seeking and self.model in WASSERSTEIN:
+        if self.mode_seeking and self.model not in ("dcgan", "cgan"):
             raise ConfigError(f"mode_seeking is for dcgan and cgan; {self.model} trains with its own step")
         if self.gp_weight < 0 or self.clip_value < 0:
             raise ConfigError("gp_weight and clip_value must not be negative")
+        if self.transform not in data.STYLE_TRANSFORMS:
+            raise ConfigError(f"unknown transform {self.transform!r}; choose one of: "
+                              f"{', '.join(data.STYLE_TRANSFORMS)}")
+        for name in ("cycle_weight", "identity_weight"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise ConfigError(f"{name} must be a number >= 0 (0 turns it off), got {getattr(self, name)}")
+        if self.pool_size < 0:
+            raise ConfigError(f"pool_size must not be negative (0: no pool), got {self.pool_size}")
+        if self.model in TRANSLATION and 0 < self.pool_size < self.batch_size:
+            raise ConfigError(f"pool_size {self.pool_size} is smaller than a batch ({self.batch_size}); "
+                              "raise --pool-size, lower --batch-size, or turn the pool off with 0")
         available = data.SPLIT_SIZES["train"] if n_images is None else n_images
         if self.limit:
             available = min(available, self.limit)
+        if self.model in TRANSLATION:
+            available //= 2  # the training images are split into the two domains
         if self.images_per_step > available:
             per_step = (f" (x {self.n_critic} critic steps = {self.images_per_step} per step)"
                         if self.images_per_step != self.batch_size else "")

@@ -127,6 +127,38 @@ def check_labels(labels, n):
                          f"{np.shape(labels)}")
 
 
+def to_unit_range(images):
+    """uint8 0..255 -> float32 in [-1, 1]."""
+    return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
+def prepare_images(images):
+    """Check images given to evaluate or translate and bring them to float32 (N, 28, 28, 1) in [-1, 1].
+
+    Accepts uint8 (0..255), floats in [0, 1] or floats in [-1, 1]; returns (images, which).
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+        raise ValueError(f"images must have shape (N, 28, 28, 1) or (N, 28, 28); got {images.shape}")
+    if len(images) == 0:
+        raise ValueError("the array holds no images (N = 0)")
+    if images.dtype == np.uint8:
+        return to_unit_range(images), "uint8 pixels 0..255"
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images must be uint8 or float, got {images.dtype}")
+    if not np.isfinite(images).all():
+        raise ValueError(f"{int((~np.isfinite(images)).sum())} pixel values are NaN or infinite")
+    low, high = float(images.min()), float(images.max())
+    slack = 1e-3  # float round-off, e.g. after a blur, may step just outside the range
+    if low >= -slack and high <= 1 + slack:
+        return np.clip(images.astype(np.float32), 0, 1) * 2 - 1, "floats in [0, 1]"
+    if low >= -1 - slack and high <= 1 + slack:
+        return np.clip(images.astype(np.float32), -1, 1), "floats in [-1, 1]"
+    raise ValueError(f"pixel values span [{low:.3g}, {high:.3g}]; expected [-1, 1], [0, 1] or uint8")
+
+
 def _download(name, split):
     """Keras' own download (needs the internet); cached by Keras under ~/.keras/datasets."""
     import keras
@@ -214,6 +246,46 @@ def make_dataset(images, labels=None, batch_size=256, shuffle=True, seed=0):
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+# CycleGAN's second domain (notebooks/06_cyclegan.ipynb): a fixed style applied to real images,
+# so that the true translation of every test image is known.
+STYLE_TRANSFORMS = {
+    "thicken": "bold strokes: each pixel becomes the brightest of its 3x3 neighbourhood (dilation)",
+    "thin": "thin strokes: each pixel becomes the darkest of its 2x2 neighbourhood (erosion)",
+    "invert": "white on black becomes black on white (255 - pixel)",
+}
+
+
+def style_transform(images, name="thicken"):
+    """Apply a style of STYLE_TRANSFORMS to uint8 images (N, 28, 28, 1); returns uint8 of that shape."""
+    if name not in STYLE_TRANSFORMS:
+        raise DataError(f"unknown style transform {name!r}; choose one of: {', '.join(STYLE_TRANSFORMS)}")
+    images = np.asarray(images, np.uint8)
+    if name == "invert":
+        return 255 - images
+    size, reduce = (3, np.max) if name == "thicken" else (2, np.min)
+    # Background (0) padding: dilation never grows from the border, erosion treats it as ink-free.
+    before = (size - 1) // 2
+    padded = np.pad(images, ((0, 0), (before, size - 1 - before), (before, size - 1 - before), (0, 0)))
+    h, w = images.shape[1:3]
+    shifted = [padded[:, i:i + h, j:j + w] for i in range(size) for j in range(size)]
+    return reduce(np.stack(shifted), axis=0)
+
+
+def unpaired_domains(images, transform="thicken"):
+    """CycleGAN's two training domains from one split: A = the even-numbered images as they are,
+    B = the odd-numbered ones through ``style_transform``. No digit appears in both, so no
+    training pair exists (uint8 arrays)."""
+    return images[0::2], style_transform(images[1::2], transform)
+
+
+def make_unpaired_dataset(images_a, images_b, batch_size=16, seed=0):
+    """Batches (a, b) of [-1, 1] images, each domain shuffled on its own (make_dataset)."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.zip((make_dataset(images_a, batch_size=batch_size, seed=seed),
+                                make_dataset(images_b, batch_size=batch_size, seed=seed + 1)))
 
 
 def load_dataset(dataset="mnist", split="train", batch_size=256, limit=None, shuffle=True,

@@ -71,3 +71,23 @@ def gradient_penalty(critic, real, fake, alpha, epsilon=1e-12):
     grads = tape.gradient(summed, x_hat)
     squared = tf.reduce_sum(tf.reshape(grads, [tf.shape(grads)[0], -1]) ** 2, axis=1)
     return tf.reduce_mean((tf.sqrt(squared + epsilon) - 1.0) ** 2)
+
+
+# CycleGAN (notebooks/06_cyclegan.ipynb): least-squares adversarial losses (Mao et al. 2017), which
+# the CycleGAN paper found steadier than cross-entropy, and L1 distances that tie the two
+# generators together.
+
+def least_squares_discriminator_loss(real_scores, fake_scores):
+    """D pushes real scores to 1 and fake ones to 0; halved, as in the paper, to slow D down."""
+    real_scores, fake_scores = tf.cast(real_scores, tf.float32), tf.cast(fake_scores, tf.float32)
+    return 0.5 * (tf.reduce_mean((real_scores - 1.0) ** 2) + tf.reduce_mean(fake_scores ** 2))
+
+
+def least_squares_generator_loss(fake_scores):
+    """G pushes the scores of its images to 1, the score of a real image."""
+    return tf.reduce_mean((tf.cast(fake_scores, tf.float32) - 1.0) ** 2)
+
+
+def l1_distance(images, targets):
+    """Mean absolute pixel difference: the cycle-consistency and identity losses."""
+    return tf.reduce_mean(tf.abs(tf.cast(images, tf.float32) - tf.cast(targets, tf.float32)))

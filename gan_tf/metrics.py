@@ -11,7 +11,9 @@ CNN trained by gan_tf on the dataset's own training split plays Inception's part
   on unit-length features (see ``unit_length``), and density and coverage (Naeem et al. 2020),
   which outliers do not inflate;
 - intra-class cFID: each class's images against that class's real ones, which sees a generator
-  that draws one template per class (label accuracy rewards it).
+  that draws one template per class (label accuracy rewards it);
+- for a CycleGAN, whose right answers are known (``translation_scores``): the pixel distance to
+  the true translation, how often the class survives translation, and the cycle's error.
 
 gan_tf ships the two classifiers (``gan_tf/classifiers/``, trained by ``train_classifier``), so
 that everyone's scores are measured by the same network and nobody waits for training. If a
@@ -29,8 +31,9 @@ import tensorflow as tf
 from keras import layers
 
 from . import data
+from .data import prepare_images, to_unit_range  # noqa: F401 - metrics.prepare_images is public
 from .models import num_classes_of
-from .sampling import balanced_labels, generate
+from .sampling import balanced_labels, generate, translate
 
 CACHE_ENV = "GAN_TF_CACHE_DIR"
 SHIPPED_DIR = Path(__file__).resolve().parent / "classifiers"
@@ -112,38 +115,6 @@ def save_classifier(model, accuracy, folder, dataset):
     model.save_weights(tmp)
     os.replace(tmp, weights)
     info.write_text(json.dumps({"test_accuracy": accuracy}) + "\n")
-
-
-def to_unit_range(images):
-    """uint8 0..255 -> float32 in [-1, 1]."""
-    return np.asarray(images, np.float32) / 127.5 - 1.0
-
-
-def prepare_images(images):
-    """Check generated images and bring them to float32 (N, 28, 28, 1) in [-1, 1].
-
-    Accepts uint8 (0..255), floats in [0, 1] or floats in [-1, 1]; returns (images, which).
-    """
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
-        raise ValueError(f"images must have shape (N, 28, 28, 1) or (N, 28, 28); got {images.shape}")
-    if len(images) == 0:
-        raise ValueError("no images to evaluate (N = 0)")
-    if images.dtype == np.uint8:
-        return to_unit_range(images), "uint8 pixels 0..255"
-    if not np.issubdtype(images.dtype, np.floating):
-        raise ValueError(f"images must be uint8 or float, got {images.dtype}")
-    if not np.isfinite(images).all():
-        raise ValueError(f"{int((~np.isfinite(images)).sum())} pixel values are NaN or infinite")
-    low, high = float(images.min()), float(images.max())
-    slack = 1e-3  # float round-off, e.g. after a blur, may step just outside the range
-    if low >= -slack and high <= 1 + slack:
-        return np.clip(images.astype(np.float32), 0, 1) * 2 - 1, "floats in [0, 1]"
-    if low >= -1 - slack and high <= 1 + slack:
-        return np.clip(images.astype(np.float32), -1, 1), "floats in [-1, 1]"
-    raise ValueError(f"pixel values span [{low:.3g}, {high:.3g}]; expected [-1, 1], [0, 1] or uint8")
 
 
 def frechet_distance(mu1, cov1, mu2, cov2):
@@ -357,3 +328,52 @@ def training_scores(config, generator, log=print, n=2000):
     if labels is not None:
         row["label_accuracy"] = round(evaluator.label_accuracy(images, labels), 4)
     return row
+
+
+def translation_scores(generator_ab, generator_ba, images, labels, transform, evaluator):
+    """How well a CycleGAN translates real uint8 ``images`` (domain A) whose true translations
+    T(a) = data.style_transform(a, transform) are known (notebooks/06_cyclegan.ipynb).
+
+    L1 distances are mean absolute differences of [0, 1] pixels. Each comes with its baseline:
+    the identity (no translation at all) scores l1_identity; a perfect translator 0.
+    class_kept_ab: share of G_AB(a) the classifier gives a's class, next to truth_class_kept,
+    the same for T(a) (the classifier was trained on domain A, so T(a) is its ceiling).
+    cfid_ab: G_AB(a) against T(a) in the classifier's features, next to the identity's cfid.
+    """
+    data.check_labels(labels, len(images))
+    a = to_unit_range(images)
+    b = to_unit_range(data.style_transform(images, transform))
+    fake_b = translate(generator_ab, a)
+    fake_a = translate(generator_ba, b)
+    cycled_a = translate(generator_ba, fake_b)
+
+    def l1(x, y):
+        return float(np.mean(np.abs(x - y)) / 2)  # [-1, 1] -> [0, 1] pixels
+
+    (feats_b, probs_b), (feats_fake_b, probs_fake_b) = evaluator.features(b), evaluator.features(fake_b)
+    feats_a, _ = evaluator.features(a)
+    _, probs_fake_a = evaluator.features(fake_a)
+
+    def fid(x, y):
+        return frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+
+    labels = np.asarray(labels)
+    return {
+        "n": len(images), "transform": transform,
+        "l1_ab": l1(fake_b, b), "l1_ba": l1(fake_a, a), "l1_identity": l1(a, b),
+        "cycle_l1": l1(cycled_a, a),
+        "class_kept_ab": float((probs_fake_b.argmax(1) == labels).mean()),
+        "class_kept_ba": float((probs_fake_a.argmax(1) == labels).mean()),
+        "truth_class_kept": float((probs_b.argmax(1) == labels).mean()),
+        "cfid_ab": fid(feats_fake_b, feats_b), "cfid_identity": fid(feats_a, feats_b),
+    }
+
+
+def translation_training_scores(config, generator_ab, generator_ba, log=print, n=2000):
+    """translation_scores of the first n test images, for a cyclegan's history.csv."""
+    if config.dataset not in _EVALUATORS:
+        _EVALUATORS[config.dataset] = Evaluator(config.dataset, config.data_dir, log)
+    images, labels = data.load(config.dataset, "test", data_dir=config.data_dir)
+    scores = translation_scores(generator_ab, generator_ba, images[:n], labels[:n], config.transform,
+                                _EVALUATORS[config.dataset])
+    return {key: round(value, 4) for key, value in scores.items() if isinstance(value, float)}

@@ -1,4 +1,4 @@
-"""Generator and discriminator builders for 28x28x1 images (notebooks 02 and 04).
+"""Generator and discriminator builders for 28x28x1 images (notebooks 02, 04 and 06).
 
 The DCGAN follows the architecture of TensorFlow's classic DCGAN tutorial, with the widths and
 the latent size as parameters:
@@ -9,6 +9,10 @@ discriminator  28x28x1 -> 14x14x w0 -> 7x7x w1 -> one logit (no sigmoid; the los
 With ``num_classes`` > 0 both become conditional (Mirza & Osindero, 2014) and take a second
 input, an integer class label: the generator appends a learned label embedding to z, the
 discriminator sees a learned 28x28 label map as a second image channel.
+
+CycleGAN (Zhu et al. 2017, notebook 06) translates images instead of drawing them from noise:
+its generator is a small ResNet (downsample, residual blocks, upsample) and its discriminator a
+PatchGAN that scores overlapping patches, both with instance normalisation.
 """
 
 import keras
@@ -103,3 +107,46 @@ def generator_with_embedding_input(generator):
     concat = next(layer for layer in generator.layers if isinstance(layer, layers.Concatenate))
     z, embedding = concat.input
     return keras.Model([z, embedding], generator.output, name=generator.name + "_from_embedding")
+
+
+def _instance_norm():
+    # One group per channel: each image's each channel is normalised on its own, so the
+    # statistics never mix images of a batch (the CycleGAN paper's choice).
+    return layers.GroupNormalization(groups=-1, epsilon=1e-5)
+
+
+def make_translator(widths=(32, 32), residual_blocks=4, name="generator_ab"):
+    """Map a 28x28x1 image in [-1, 1] to another (CycleGAN's ResNet generator, scaled down).
+
+    28x28 w0 -> 14x14 w1 -> residual blocks at 14x14 -> 28x28 w0 -> 28x28x1 (tanh). The
+    residual blocks make "change a little" the easy thing to learn: each adds a correction
+    to its input instead of redrawing it.
+    """
+    w0, w1 = widths
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(w0, 7, padding="same")(image)
+    x = layers.ReLU()(_instance_norm()(x))
+    x = layers.Conv2D(w1, 3, strides=2, padding="same")(x)
+    x = layers.ReLU()(_instance_norm()(x))
+    for _ in range(residual_blocks):
+        y = layers.Conv2D(w1, 3, padding="same")(x)
+        y = layers.ReLU()(_instance_norm()(y))
+        y = _instance_norm()(layers.Conv2D(w1, 3, padding="same")(y))
+        x = layers.Add()([x, y])
+    x = layers.Conv2DTranspose(w0, 3, strides=2, padding="same")(x)
+    x = layers.ReLU()(_instance_norm()(x))
+    out = layers.Conv2D(1, 7, padding="same", activation="tanh", dtype="float32", name="translated")(x)
+    return keras.Model(image, out, name=name)
+
+
+def make_patch_discriminator(widths=(64, 128), name="discriminator_b"):
+    """Map a 28x28x1 image to a 7x7 grid of real-vs-fake scores, one per overlapping patch of
+    about 22x22 pixels (the PatchGAN of Isola et al. 2017, scaled to 28x28). Scores, not
+    logits: CycleGAN trains them with the least-squares loss."""
+    w0, w1 = widths
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    x = layers.LeakyReLU(negative_slope=0.2)(layers.Conv2D(w0, 4, strides=2, padding="same")(image))
+    x = layers.Conv2D(w1, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(negative_slope=0.2)(_instance_norm()(x))
+    scores = layers.Conv2D(1, 4, padding="same", dtype="float32", name="patch_scores")(x)
+    return keras.Model(image, scores, name=name)

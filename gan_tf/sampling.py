@@ -1,5 +1,6 @@
 """Drawing images from a generator: the fixed latents behind progress grids, balanced class
-labels, batched generation, and loading a trained run's generator (``python -m gan_tf sample``).
+labels, batched generation, and loading a trained run's generator (``python -m gan_tf sample``);
+for a CycleGAN, translating images and loading its two generators (``python -m gan_tf translate``).
 """
 
 from pathlib import Path
@@ -9,7 +10,7 @@ import numpy as np
 
 from . import data, models
 from .checkpoints import CheckpointError, build, checkpoint_manager, restore, sampling_generator
-from .config import CONDITIONAL, TrainConfig
+from .config import CONDITIONAL, TRANSLATION, TrainConfig
 from .runlog import load_config
 
 GRID_COLUMNS = 10  # cgan grids: this many latent vectors per class row
@@ -64,6 +65,9 @@ def load_generator(run_dir):
     from its newest checkpoint, else from generator.keras."""
     run_dir = Path(run_dir)
     saved = load_config(run_dir)
+    if saved is not None and saved.get("model") in TRANSLATION:
+        raise CheckpointError(f"{run_dir} holds a {saved['model']}, which translates images instead of "
+                              f"drawing them from noise: use 'python -m gan_tf translate {run_dir} ...'")
     if saved is not None and (run_dir / "checkpoints" / "checkpoint").exists():
         known = {key: value for key, value in saved.items() if key in TrainConfig.__dataclass_fields__}
         state = build(TrainConfig(**known))
@@ -73,3 +77,53 @@ def load_generator(run_dir):
         return keras.models.load_model(run_dir / "generator.keras")
     raise CheckpointError(f"{run_dir} has no checkpoint and no generator.keras; "
                           "train into it first (python -m gan_tf train ... --out DIR).")
+
+
+GRID_TRANSLATIONS = ("a", "G_AB(a)", "T(a), the truth", "G_BA(G_AB(a))", "G_BA(T(a))")  # cyclegan grid rows
+
+
+def translate(generator, images, batch_size=500):
+    """A translator's output for images (N, 28, 28, 1) in [-1, 1], as float32 in [-1, 1]."""
+    images = np.asarray(images, np.float32)
+    chunks = [generator(images[start:start + batch_size], training=False).numpy()
+              for start in range(0, len(images), batch_size)]
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 28, 28, 1), np.float32)
+
+
+def grid_test_images(config):
+    """The test images behind every cyclegan grid: the first of each class (uint8)."""
+    images, labels = data.load(config.dataset, "test", data_dir=config.data_dir)
+    return images[[int(np.argmax(labels == k)) for k in range(data.NUM_CLASSES)]]
+
+
+def translation_grid(generator_ab, generator_ba, images, transform="thicken"):
+    """A cyclegan's progress grid as (images, columns) for uint8 test ``images``: one row per
+    GRID_TRANSLATIONS entry, one column per image. Row 3 is the known right answer for row 2,
+    row 1 the one for rows 4 and 5."""
+    a = images.astype(np.float32) / 127.5 - 1
+    truth = data.style_transform(images, transform).astype(np.float32) / 127.5 - 1
+    fake_b = translate(generator_ab, a)
+    rows = [a, fake_b, truth, translate(generator_ba, fake_b), translate(generator_ba, truth)]
+    return np.concatenate(rows), len(images)
+
+
+def load_translator(run_dir, direction="ab"):
+    """A cyclegan run's generator for ``direction`` "ab" (A -> B) or "ba": from the newest
+    checkpoint, else from generator_ab.keras / generator_ba.keras."""
+    if direction not in ("ab", "ba"):
+        raise ValueError(f"direction must be 'ab' or 'ba', got {direction!r}")
+    run_dir = Path(run_dir)
+    saved = load_config(run_dir)
+    if saved is not None and saved.get("model") not in TRANSLATION:
+        raise CheckpointError(f"{run_dir} holds a {saved.get('model')}, which draws images from noise: "
+                              f"use 'python -m gan_tf sample {run_dir} ...' (translate needs a cyclegan run)")
+    if saved is not None and (run_dir / "checkpoints" / "checkpoint").exists():
+        known = {key: value for key, value in saved.items() if key in TrainConfig.__dataclass_fields__}
+        state = build(TrainConfig(**known))
+        if restore(state, checkpoint_manager(state, run_dir), log=print):
+            return state.generator if direction == "ab" else state.generator_ba
+    path = run_dir / f"generator_{direction}.keras"
+    if path.exists():
+        return keras.models.load_model(path)
+    raise CheckpointError(f"{run_dir} has no checkpoint and no {path.name}; "
+                          "train into it first (python -m gan_tf train cyclegan --out DIR).")

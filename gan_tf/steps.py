@@ -13,13 +13,16 @@ and for mixed precision's ``LossScaleOptimizer`` the scaling that its ``apply_gr
 import tensorflow as tf
 
 from . import hardware
-from .config import CONDITIONAL, WASSERSTEIN
+from .config import CONDITIONAL, TRANSLATION, WASSERSTEIN
 from .losses import (
     GENERATOR_LOSSES,
     critic_loss,
     discriminator_loss,
     generator_loss_wasserstein,
     gradient_penalty,
+    l1_distance,
+    least_squares_discriminator_loss,
+    least_squares_generator_loss,
     mode_seeking_loss,
 )
 from .models import latent_dim_of
@@ -138,6 +141,84 @@ def wgan_train_step(generator, critic, g_optimizer, c_optimizer, real_images, rn
     return {"d_loss": total, "g_loss": g_loss, "wasserstein": -c_loss, "gradient_penalty": penalty}
 
 
+class ImagePool(tf.Module):
+    """The last ``size`` fakes of one generator (Shrivastava et al. 2017, used by CycleGAN).
+
+    The discriminator is shown a mix of new fakes and older ones, so it keeps rejecting what the
+    generator drew a while ago and the two do not chase each other in circles. While the pool
+    fills, every fake is stored and shown; once full, each fake is, with probability 1/2, swapped
+    for a random stored one (which is shown instead), else shown as it is. Its variables are
+    part of the checkpoint, so a resumed run sees the same pool.
+    """
+
+    def __init__(self, size, image_shape=(28, 28, 1), name=None):
+        super().__init__(name=name)
+        self.size = size
+        self.images = tf.Variable(tf.zeros([max(size, 1), *image_shape]), trainable=False, name="images")
+        self.count = tf.Variable(0, dtype=tf.int32, trainable=False, name="count")
+
+    def query(self, fakes, rng):
+        """The batch to show the discriminator in place of ``fakes`` (at most ``size`` images)."""
+        if not self.size:
+            return fakes
+        fakes = tf.cast(fakes, self.images.dtype)
+        n, count = tf.shape(fakes)[0], self.count.value()
+        new_slot = count + tf.range(n)  # where fake i goes while the pool fills
+        filling = new_slot < self.size
+        swap = tf.logical_and(tf.logical_not(filling), rng.uniform([n]) < 0.5)
+        # Distinct random slots among the ones already filled (those sort first).
+        keys = rng.uniform([self.size]) + tf.cast(tf.range(self.size) >= count, tf.float32) * 2.0
+        random_slot = tf.argsort(keys)[:n]
+        slot = tf.where(filling, new_slot, random_slot)
+        stored = tf.gather(self.images, tf.minimum(slot, self.size - 1))
+        shown = tf.where(swap[:, None, None, None], stored, fakes)
+        write = tf.logical_or(filling, swap)
+        self.images.scatter_nd_update(tf.boolean_mask(slot, write)[:, None], tf.boolean_mask(fakes, write))
+        self.count.assign(tf.minimum(count + n, self.size))
+        return shown
+
+
+@tf.function
+def cyclegan_train_step(generators, discriminators, g_optimizers, d_optimizers, real_a, real_b, pools,
+                        rng, cycle_weight=10.0, identity_weight=5.0):
+    """Update both generators, then both discriminators, once (notebooks/06_cyclegan.ipynb).
+
+    ``generators`` = (G_AB, G_BA), ``discriminators`` = (D_A, D_B), each network with its own
+    optimizer in the same order; ``pools`` = (pool of fake A, pool of fake B). Returns the
+    discriminators' and generators' adversarial losses (sums over both directions), the cycle
+    loss |G_BA(G_AB(a)) - a| + |G_AB(G_BA(b)) - b| and the identity loss
+    |G_AB(b) - b| + |G_BA(a) - a|, each before weighting.
+    """
+    g_ab, g_ba = generators
+    d_a, d_b = discriminators
+    g_variables = [g.trainable_variables for g in generators]
+    with tf.GradientTape(persistent=True) as tape:
+        fake_b, fake_a = g_ab(real_a, training=True), g_ba(real_b, training=True)
+        adversarial = (least_squares_generator_loss(d_b(fake_b, training=True))
+                       + least_squares_generator_loss(d_a(fake_a, training=True)))
+        # Translating there and back must give the input back: the only thing that ties an
+        # output to its input, since no pair (a, b) is ever seen.
+        cycle = (l1_distance(g_ba(fake_b, training=True), real_a)
+                 + l1_distance(g_ab(fake_a, training=True), real_b))
+        # An image already in the target domain should pass unchanged.
+        identity = (l1_distance(g_ab(real_b, training=True), real_b)
+                    + l1_distance(g_ba(real_a, training=True), real_a)) if identity_weight else 0.0
+        total = adversarial + cycle_weight * cycle + identity_weight * identity
+        scaled = [opt.scale_loss(total) for opt in g_optimizers]
+    for optimizer, loss, variables in zip(g_optimizers, scaled, g_variables):
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    del tape
+    shown_a, shown_b = pools[0].query(fake_a, rng), pools[1].query(fake_b, rng)
+    with tf.GradientTape(persistent=True) as tape:
+        d_a_loss = least_squares_discriminator_loss(d_a(real_a, training=True), d_a(shown_a, training=True))
+        d_b_loss = least_squares_discriminator_loss(d_b(real_b, training=True), d_b(shown_b, training=True))
+        scaled = [opt.scale_loss(loss) for opt, loss in zip(d_optimizers, (d_a_loss, d_b_loss))]
+    for optimizer, loss, net in zip(d_optimizers, scaled, discriminators):
+        optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables))
+    return {"d_loss": d_a_loss + d_b_loss, "g_loss": adversarial, "cycle": cycle,
+            "identity": tf.convert_to_tensor(identity, tf.float32)}
+
+
 def make_step(config):
     """The training step for ``config.model``, as ``step(state, batch) -> losses``.
 
@@ -146,6 +227,8 @@ def make_step(config):
     the networks captured, not passed: one launch per step instead of two (about 5 % of a step
     here, benchmarks/step_speed.py).
     """
+    if config.model in TRANSLATION:
+        return _compiled(config, _cyclegan_step(config))
     if config.model in WASSERSTEIN:
         step = wgan_train_step
         options = dict(n_critic=config.n_critic,
@@ -166,6 +249,22 @@ def make_step(config):
                                                   decay, state.g_optimizer.iterations)
         return losses
 
+    return _compiled(config, one_step)
+
+
+def _cyclegan_step(config):
+    def one_step(state, batch):
+        real_a, real_b = batch
+        return cyclegan_train_step.python_function(
+            (state.generator, state.generator_ba), (state.discriminator_a, state.discriminator),
+            (state.g_optimizer, state.g_ba_optimizer), (state.d_a_optimizer, state.d_optimizer),
+            real_a, real_b, (state.pool_a, state.pool_b), state.rng,
+            cycle_weight=config.cycle_weight, identity_weight=config.identity_weight)
+    return one_step
+
+
+def _compiled(config, one_step):
+    """``one_step`` as ``run(state, batch)``, traced into one graph per set of networks."""
     compiled = {}
 
     def run(state, batch):

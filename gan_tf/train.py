@@ -4,15 +4,18 @@ A run directory DIR holds everything a run produces:
 
     DIR/config.json            the settings (a resumed run must keep them)
     DIR/history.csv            one row per epoch: epoch, d_loss, g_loss, (wasserstein,
-                               gradient_penalty for WGANs), seconds, images_per_second
+                               gradient_penalty for WGANs; cycle, identity for a cyclegan),
+                               seconds, images_per_second
     DIR/steps.csv              the same losses every ``log_every`` steps: epoch, step, ...
     DIR/samples/epoch_001.png  a grid from a fixed latent batch after every epoch (cgan: one row
-                               per class, one column per latent vector)
+                               per class, one column per latent vector; cyclegan: fixed test
+                               images and their translations, sampling.translation_grid)
     DIR/checkpoints/           tf.train.CheckpointManager state, saved after every epoch
     DIR/tensorboard/           scalars and sample grids for TensorBoard
     DIR/progress.gif           the grids as an animation (at the end)
     DIR/generator.keras        the generator to sample from (at the end; the moving average of
-                               its weights when config.ema_decay > 0)
+                               its weights when config.ema_decay > 0); a cyclegan writes
+                               generator_ab.keras and generator_ba.keras instead
 
 Training into a DIR that has a checkpoint continues from its last saved epoch, so a run
 stopped by Ctrl-C or a kill loses at most the epoch in progress. The pieces live beside this
@@ -27,9 +30,17 @@ import keras
 
 from . import data, hardware, metrics, plots
 from .checkpoints import CheckpointError, build, checkpoint_manager, restore, sampling_generator
-from .config import CONDITIONAL
+from .config import CONDITIONAL, TRANSLATION
 from .runlog import RunLog, checked_settings, read_history, save_config
-from .sampling import GRID_COLUMNS, balanced_labels, fixed_latents, generate, load_generator
+from .sampling import (
+    GRID_COLUMNS,
+    balanced_labels,
+    fixed_latents,
+    generate,
+    grid_test_images,
+    load_generator,
+    translation_grid,
+)
 from .steps import make_step
 
 # Names that lived here before the loop was split up; learners' code imports them from here.
@@ -50,7 +61,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
     """
     run_dir, log = Path(run_dir), print if verbose else (lambda *args, **kwargs: None)
     config = settings(config, run_dir)  # a checked copy; the caller's config is left alone
-    images, labels = training_data(config)
+    parts = training_data(config)
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout
     state = build(config)
     manager = checkpoint_manager(state, run_dir)
@@ -62,22 +73,18 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         log(f"resumed from epoch {start}")
     if start >= config.epochs:
         log(f"{run_dir} already has {start} epochs (asked for {config.epochs}); nothing to train")
-    step, generator, latents = make_step(config), sampling_generator(state), fixed_latents(config)
-    columns = GRID_COLUMNS if config.model in CONDITIONAL else None
+    step, pictures = make_step(config), progress_pictures(config, state)
 
     for epoch in range(start + 1, config.epochs + 1):
-        # Seeding the shuffle by epoch makes a resumed run see the batches an uninterrupted one would.
-        batches = data.make_dataset(images, labels, batch_size=config.images_per_step,
-                                    seed=config.seed * 100_003 + epoch)
+        batches = epoch_batches(config, parts, epoch)
         t0 = time.perf_counter()
         row = {"epoch": epoch, **run_epoch(step, state, batches, epoch, config, record, verbose, run_dir)}
         seconds = time.perf_counter() - t0
         row.update(seconds=round(seconds, 3),
-                   images_per_second=round(len(images) // config.images_per_step
-                                           * config.images_per_step / seconds, 1))
+                   images_per_second=round(int(batches.cardinality()) * config.images_per_step / seconds, 1))
         if config.eval_every and epoch % config.eval_every == 0:
-            row.update(metrics.training_scores(config, generator, log))
-        samples = generator(latents, training=False).numpy()
+            row.update(quality_scores(config, state, log))
+        samples, columns = pictures()
         plots.save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png", cols=columns)
         # Tables first, checkpoint second: a kill in between leaves an extra row that a resume
         # drops, never a checkpoint without its row.
@@ -88,7 +95,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
         if on_epoch_end:
             on_epoch_end(epoch, row)
 
-    generator.save(run_dir / "generator.keras")
+    save_networks(config, state, run_dir)
     if frames := sorted((run_dir / "samples").glob("epoch_*.png")):
         plots.save_gif(frames, run_dir / "progress.gif")
     return read_history(record.history_path)
@@ -133,11 +140,51 @@ def settings(config, run_dir):
 
 
 def training_data(config):
-    """The training images (and, for a cgan, labels) a run uses, checked against the batch size."""
+    """What a run trains on, checked against the batch size: (images, labels or None), or for
+    a cyclegan the two domains (images A, images B) (data.unpaired_domains)."""
     images, labels = data.load(config.dataset, "train", data_dir=config.data_dir)
     images, labels = images[: config.limit], labels[: config.limit]
     config.validate(len(images))
+    if config.model in TRANSLATION:
+        return data.unpaired_domains(images, config.transform)
     return images, labels if config.model in CONDITIONAL else None
+
+
+def epoch_batches(config, parts, epoch):
+    """One epoch's batches of ``training_data``. Seeding the shuffle by epoch makes a resumed run
+    see the batches an uninterrupted one would."""
+    seed = config.seed * 100_003 + epoch
+    if config.model in TRANSLATION:
+        return data.make_unpaired_dataset(*parts, batch_size=config.batch_size, seed=seed)
+    return data.make_dataset(*parts, batch_size=config.images_per_step, seed=seed)
+
+
+def progress_pictures(config, state):
+    """A function drawing the epoch's grid as (images, columns): the fixed latent batch (cgan: a
+    class per row), or for a cyclegan fixed test images and their translations (one per row)."""
+    if config.model in TRANSLATION:
+        images = grid_test_images(config)
+        return lambda: translation_grid(state.generator, state.generator_ba, images, config.transform)
+    generator, latents = sampling_generator(state), fixed_latents(config)
+    columns = GRID_COLUMNS if config.model in CONDITIONAL else None
+    return lambda: (generator(latents, training=False).numpy(), columns)
+
+
+def quality_scores(config, state, log):
+    """The --eval-every measurements (gan_tf.metrics) for history.csv."""
+    if config.model in TRANSLATION:
+        return metrics.translation_training_scores(config, state.generator, state.generator_ba, log)
+    return metrics.training_scores(config, sampling_generator(state), log)
+
+
+def save_networks(config, state, run_dir):
+    """The trained generator(s) as .keras files: generator.keras, or a cyclegan's
+    generator_ab.keras and generator_ba.keras."""
+    if config.model in TRANSLATION:
+        state.generator.save(run_dir / "generator_ab.keras")
+        state.generator_ba.save(run_dir / "generator_ba.keras")
+    else:
+        sampling_generator(state).save(run_dir / "generator.keras")
 
 
 def epoch_summary(row, epochs):
@@ -145,5 +192,7 @@ def epoch_summary(row, epochs):
     quality = f"  cFID {row['cfid']:.2f}" if "cfid" in row else ""
     if "label_accuracy" in row:
         quality += f"  label accuracy {row['label_accuracy']:.1%}"
+    if "l1_ab" in row:
+        quality += f"  L1 to the truth {row['l1_ab']:.3f} (A->B)  class kept {row['class_kept_ab']:.1%}"
     return (f"epoch {row['epoch']}/{epochs}: d_loss {row['d_loss']:.4f}  g_loss {row['g_loss']:.4f}"
             f"  {row['seconds']:.1f}s  ({row['images_per_second']:.0f} images/s){quality}")
