@@ -158,7 +158,10 @@ class ImagePool(tf.Module):
         self.count = tf.Variable(0, dtype=tf.int32, trainable=False, name="count")
 
     def query(self, fakes, rng):
-        """The batch to show the discriminator in place of ``fakes`` (at most ``size`` images)."""
+        """The batch to show the discriminator in place of ``fakes`` (at most ``size`` images).
+
+        Written with fixed shapes only (no boolean masks), so that XLA can compile it on a GPU.
+        """
         if not self.size:
             return fakes
         fakes = tf.cast(fakes, self.images.dtype)
@@ -166,14 +169,15 @@ class ImagePool(tf.Module):
         new_slot = count + tf.range(n)  # where fake i goes while the pool fills
         filling = new_slot < self.size
         swap = tf.logical_and(tf.logical_not(filling), rng.uniform([n]) < 0.5)
-        # Distinct random slots among the ones already filled (those sort first).
-        keys = rng.uniform([self.size]) + tf.cast(tf.range(self.size) >= count, tf.float32) * 2.0
-        random_slot = tf.argsort(keys)[:n]
-        slot = tf.where(filling, new_slot, random_slot)
-        stored = tf.gather(self.images, tf.minimum(slot, self.size - 1))
-        shown = tf.where(swap[:, None, None, None], stored, fakes)
-        write = tf.logical_or(filling, swap)
-        self.images.scatter_nd_update(tf.boolean_mask(slot, write)[:, None], tf.boolean_mask(fakes, write))
+        # The filled slots in random order; the fakes that arrive once the pool is full (from
+        # number size - count on) take distinct ones of them.
+        order = tf.argsort(rng.uniform([self.size]) + tf.cast(tf.range(self.size) >= count, tf.float32))
+        slot = tf.where(filling, new_slot, tf.gather(order, tf.maximum(tf.range(n) - (self.size - count), 0)))
+        shown = tf.where(swap[:, None, None, None], tf.gather(self.images, slot), fakes)
+        # Store the fakes that fill or swap: a one-hot map from fakes to (distinct) slots.
+        writes = tf.one_hot(slot, self.size) * tf.cast(tf.logical_or(filling, swap), tf.float32)[:, None]
+        kept = 1.0 - tf.reduce_sum(writes, 0)
+        self.images.assign(self.images * kept[:, None, None, None] + tf.tensordot(writes, fakes, [[0], [0]]))
         self.count.assign(tf.minimum(count + n, self.size))
         return shown
 

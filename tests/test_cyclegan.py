@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import keras
 import numpy as np
@@ -66,20 +67,26 @@ def _batch(value, n=4):
     return tf.fill([n, 28, 28, 1], float(value))
 
 
-def test_the_pool_shows_new_fakes_while_filling_then_swaps_about_half():
+@pytest.mark.parametrize("n, xla", [(4, False), (8, False), (4, True)])
+def test_the_pool_shows_new_fakes_while_filling_then_swaps_about_half(n, xla):
+    """Batches of n into 8 slots; with XLA as on a GPU (fixed shapes only), compiled here on the CPU."""
     pool, rng = ImagePool(8), tf.random.Generator.from_seed(0)
-    for value in (1, 2):  # fills the 8 slots
-        np.testing.assert_array_equal(pool.query(_batch(value), rng).numpy(), _batch(value).numpy())
+    query = tf.function(pool.query, jit_compile=True) if xla else pool.query
+    for value in range(1, 8 // n + 1):  # fills the 8 slots
+        np.testing.assert_array_equal(query(_batch(value, n), rng).numpy(), _batch(value, n).numpy())
     assert int(pool.count) == 8
-    assert sorted(set(pool.images.numpy()[:, 0, 0, 0])) == [1.0, 2.0]
-    shown_old, stored_new = [], []
-    for value in range(3, 203):  # each query: every image shown new or swapped for a stored one
-        before = set(pool.images.numpy()[:, 0, 0, 0])
-        shown = pool.query(_batch(value), rng).numpy()[:, 0, 0, 0]
-        assert all(v == value or v in before for v in shown)
+    assert sorted(set(pool.images.numpy()[:, 0, 0, 0])) == list(np.arange(1.0, 8 // n + 1))
+    shown_old = []
+    for value in range(10, 210):  # each query: every image shown new or swapped for a stored one
+        before = Counter(pool.images.numpy()[:, 0, 0, 0].tolist())
+        shown = query(_batch(value, n), rng).numpy()[:, 0, 0, 0]
+        swapped_out = Counter(shown[shown != value].tolist())
+        assert not swapped_out - before  # every old image shown was in the pool
         shown_old.append(np.mean(shown != value))
-        stored_new.append(np.sum(pool.images.numpy()[:, 0, 0, 0] == value))
-        assert stored_new[-1] == np.sum(shown != value)  # a swapped image's slot takes the new fake
+        after = Counter(pool.images.numpy()[:, 0, 0, 0].tolist())
+        # Each swapped image's slot now holds the new fake; the other slots are untouched.
+        assert after[value] == sum(swapped_out.values())
+        assert after - Counter({value: after[value]}) == before - swapped_out
     assert 0.4 < np.mean(shown_old) < 0.6
 
 
@@ -136,6 +143,13 @@ def test_the_step_updates_all_four_networks_and_the_cycle_loss_falls(real_data_d
     no_identity = cyclegan_train_step(gens, discs, g_opts, d_opts, a[:4], b[:4], pools, rng,
                                       identity_weight=0.0)
     assert float(no_identity["identity"]) == 0.0
+
+
+def test_the_whole_step_compiles_with_xla_as_on_a_gpu(tmp_path, real_data_dir):
+    """A GPU gets XLA by default (gan_tf.hardware); the same compiled step runs here on the CPU."""
+    history = train(small(epochs=1, jit_compile=True, data_dir=real_data_dir), tmp_path, verbose=0)
+    assert json.loads((tmp_path / "config.json").read_text())["jit_compile"] is True
+    assert all(np.isfinite(history[key]).all() for key in ("d_loss", "g_loss", "cycle", "identity"))
 
 
 # --- settings ------------------------------------------------------------------------------
