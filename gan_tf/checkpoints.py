@@ -6,6 +6,7 @@ resumed run continues exactly as an uninterrupted one would (notebooks/02_dcgan_
 section 9).
 """
 
+import contextlib
 from pathlib import Path
 
 import keras
@@ -20,15 +21,25 @@ class CheckpointError(RuntimeError):
     """A run directory's checkpoints cannot be used; the message says how to recover."""
 
 
+@contextlib.contextmanager
+def dtype_policy(mixed_precision):
+    """Layers created inside take float16 compute when ``mixed_precision``; the policy in force
+    before is restored after."""
+    previous = keras.config.dtype_policy()
+    if mixed_precision:  # layers take the policy in force when they are created
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def build(config):
     """Networks, optimizers, noise generator, and a tf.train.Checkpoint holding them all."""
     if config.model in TRANSLATION:
         return build_cyclegan(config)
-    previous_policy = keras.config.dtype_policy()
-    if config.mixed_precision:  # layers take the policy in force when they are created
-        keras.config.set_dtype_policy("mixed_float16")
     num_classes = data.NUM_CLASSES if config.model in CONDITIONAL else 0
-    try:
+    with dtype_policy(config.mixed_precision):
         generator = models.make_generator(config.latent_dim, num_classes=num_classes)
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
@@ -39,8 +50,6 @@ def build(config):
         if config.ema_decay:  # a second copy of G whose weights trail the trained ones
             extra["ema_generator"] = keras.models.clone_model(generator)
             extra["ema_generator"].set_weights(generator.get_weights())
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
     kind = "rmsprop" if config.model == "wgan" else "adam"
     g_optimizer, d_optimizer = (
         make_optimizer(net, config.learning_rate, config.beta_1, config.beta_2, kind,
@@ -61,16 +70,11 @@ def build_cyclegan(config):
     """CycleGAN's state: G_AB as ``generator`` and the D_B that judges it as ``discriminator``
     (the names the loop and ``sample`` know), G_BA and D_A beside them, one optimizer per
     network, the two pools of past fakes, the noise generator (for the pools) and the epoch."""
-    previous_policy = keras.config.dtype_policy()
-    if config.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
-    try:
+    with dtype_policy(config.mixed_precision):
         nets = dict(generator=models.make_translator(name="generator_ab"),
                     generator_ba=models.make_translator(name="generator_ba"),
                     discriminator=models.make_patch_discriminator(name="discriminator_b"),
                     discriminator_a=models.make_patch_discriminator(name="discriminator_a"))
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
     names = dict(generator="g_optimizer", generator_ba="g_ba_optimizer",
                  discriminator="d_optimizer", discriminator_a="d_a_optimizer")
     optimizers = {names[key]: make_optimizer(net, config.learning_rate, config.beta_1, config.beta_2,

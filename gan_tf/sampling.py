@@ -60,6 +60,16 @@ def generate(generator, n, seed=0, batch_size=500, labels=None):
     return np.concatenate(chunks).astype(np.float32)
 
 
+def newest_state(run_dir, saved):
+    """A run's state restored from its newest usable checkpoint (``saved``: its config.json as a
+    dict), or None when it has no checkpoint."""
+    if saved is None or not (Path(run_dir) / "checkpoints" / "checkpoint").exists():
+        return None
+    known = {key: value for key, value in saved.items() if key in TrainConfig.__dataclass_fields__}
+    state = build(TrainConfig(**known))
+    return state if restore(state, checkpoint_manager(state, run_dir), log=print) else None
+
+
 def load_generator(run_dir):
     """The generator of a run (the moving average of its weights, when the run keeps one):
     from its newest checkpoint, else from generator.keras."""
@@ -68,11 +78,8 @@ def load_generator(run_dir):
     if saved is not None and saved.get("model") in TRANSLATION:
         raise CheckpointError(f"{run_dir} holds a {saved['model']}, which translates images instead of "
                               f"drawing them from noise: use 'python -m gan_tf translate {run_dir} ...'")
-    if saved is not None and (run_dir / "checkpoints" / "checkpoint").exists():
-        known = {key: value for key, value in saved.items() if key in TrainConfig.__dataclass_fields__}
-        state = build(TrainConfig(**known))
-        if restore(state, checkpoint_manager(state, run_dir), log=print):
-            return sampling_generator(state)
+    if state := newest_state(run_dir, saved):
+        return sampling_generator(state)
     if (run_dir / "generator.keras").exists():
         return keras.models.load_model(run_dir / "generator.keras")
     raise CheckpointError(f"{run_dir} has no checkpoint and no generator.keras; "
@@ -117,11 +124,8 @@ def load_translator(run_dir, direction="ab"):
     if saved is not None and saved.get("model") not in TRANSLATION:
         raise CheckpointError(f"{run_dir} holds a {saved.get('model')}, which draws images from noise: "
                               f"use 'python -m gan_tf sample {run_dir} ...' (translate needs a cyclegan run)")
-    if saved is not None and (run_dir / "checkpoints" / "checkpoint").exists():
-        known = {key: value for key, value in saved.items() if key in TrainConfig.__dataclass_fields__}
-        state = build(TrainConfig(**known))
-        if restore(state, checkpoint_manager(state, run_dir), log=print):
-            return state.generator if direction == "ab" else state.generator_ba
+    if state := newest_state(run_dir, saved):
+        return state.generator if direction == "ab" else state.generator_ba
     path = run_dir / f"generator_{direction}.keras"
     if path.exists():
         return keras.models.load_model(path)
