@@ -315,12 +315,17 @@ QUALITY_KEYS = ("cfid", "inception_score", "classes_covered", "precision", "reca
                 "intra_cfid_mean", "intra_cfid_worst", "class_recall_mean")
 
 
+def _evaluator(config, log):
+    """The run's dataset's Evaluator, built once per process."""
+    if config.dataset not in _EVALUATORS:
+        _EVALUATORS[config.dataset] = Evaluator(config.dataset, config.data_dir, log)
+    return _EVALUATORS[config.dataset]
+
+
 def training_scores(config, generator, log=print, n=2000):
     """The metrics of n samples for history.csv (``--eval-every``); for a conditional generator
     also its label accuracy, with every class asked for equally often."""
-    if config.dataset not in _EVALUATORS:
-        _EVALUATORS[config.dataset] = Evaluator(config.dataset, config.data_dir, log)
-    evaluator = _EVALUATORS[config.dataset]
+    evaluator = _evaluator(config, log)
     labels = balanced_labels(n) if num_classes_of(generator) else None
     images = generate(generator, n, seed=config.seed, labels=labels)
     row = {key: round(float(value), 4) for key, value in evaluator.evaluate(images, labels=labels).items()
@@ -371,9 +376,7 @@ def translation_scores(generator_ab, generator_ba, images, labels, transform, ev
 
 def translation_training_scores(config, generator_ab, generator_ba, log=print, n=2000):
     """translation_scores of the first n test images, for a cyclegan's history.csv."""
-    if config.dataset not in _EVALUATORS:
-        _EVALUATORS[config.dataset] = Evaluator(config.dataset, config.data_dir, log)
     images, labels = data.load(config.dataset, "test", data_dir=config.data_dir)
     scores = translation_scores(generator_ab, generator_ba, images[:n], labels[:n], config.transform,
-                                _EVALUATORS[config.dataset])
+                                _evaluator(config, log))
     return {key: round(value, 4) for key, value in scores.items() if isinstance(value, float)}

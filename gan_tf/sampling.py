@@ -107,8 +107,7 @@ def translation_grid(generator_ab, generator_ba, images, transform="thicken"):
     """A cyclegan's progress grid as (images, columns) for uint8 test ``images``: one row per
     GRID_TRANSLATIONS entry, one column per image. Row 3 is the known right answer for row 2,
     row 1 the one for rows 4 and 5."""
-    a = images.astype(np.float32) / 127.5 - 1
-    truth = data.style_transform(images, transform).astype(np.float32) / 127.5 - 1
+    a, truth = data.to_unit_range(images), data.to_unit_range(data.style_transform(images, transform))
     fake_b = translate(generator_ab, a)
     rows = [a, fake_b, truth, translate(generator_ba, fake_b), translate(generator_ba, truth)]
     return np.concatenate(rows), len(images)
