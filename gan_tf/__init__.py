@@ -1,8 +1,9 @@
 """gan_tf: a notebook-first kit for learning GANs with TensorFlow 2 / Keras 3.
 
 Modules, in the order the data flows through them:
-data -> models -> losses -> steps -> checkpoints -> train (with runlog and sampling)
--> metrics, plots; config holds the settings, hardware the speed-ups, cli ``python -m gan_tf``.
+data -> models -> losses (augment: DiffAugment) -> steps -> checkpoints -> train (with runlog and
+sampling) -> metrics (folder_metrics for image folders), plots; config holds the settings, hardware
+the speed-ups, cli ``python -m gan_tf``.
 Import the one you need, e.g. ``from gan_tf import data``.
 """
 

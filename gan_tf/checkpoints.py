@@ -40,11 +40,12 @@ def build(config):
         return build_cyclegan(config)
     num_classes = data.NUM_CLASSES if config.model in CONDITIONAL else 0
     with dtype_policy(config.mixed_precision):
-        generator = models.make_generator(config.latent_dim, num_classes=num_classes)
+        generator = models.make_generator(config.latent_dim, num_classes=num_classes,
+                                          image_shape=config.image_shape)
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
             dropout=0.0 if config.model in WASSERSTEIN else 0.3, num_classes=num_classes,
-            label_channel=bool(config.label_channel),
+            label_channel=bool(config.label_channel), image_shape=config.image_shape,
             name="critic" if config.model in WASSERSTEIN else "discriminator")
         extra = {}
         if config.ema_decay:  # a second copy of G whose weights trail the trained ones

@@ -41,13 +41,16 @@ MODEL_DEFAULTS = {
 # the data lives. Any other change would make the run's record describe two runs.
 RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir")
 # What a run saved by an older gan_tf, whose config.json lacks a setting, trained with.
-SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True}
+SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": ""}
 # TensorFlow's DCGAN tutorial, for comparisons: TrainConfig(model="dcgan", **TUTORIAL_RECIPE).
 TUTORIAL_RECIPE = dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, ema_decay=0.0)
 MODELS = tuple(MODEL_DEFAULTS)
 WASSERSTEIN = ("wgan", "wgan_gp")
 CONDITIONAL = ("cgan",)
 TRANSLATION = ("cyclegan",)  # image-to-image: two generators, no noise
+FOLDER_MODELS = ("dcgan", "wgan", "wgan_gp")  # the models an image folder (no labels, one domain) can train
+# DiffAugment (Zhao et al. 2020, gan_tf.augment): the transforms --augment may name.
+AUGMENTATIONS = ("color", "translation", "cutout")
 
 
 class ConfigError(ValueError):
@@ -59,7 +62,9 @@ class TrainConfig:
     """Every setting of a run; the CLI's options map one-to-one onto these fields."""
 
     model: str = "dcgan"
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # mnist, fashion_mnist, or the path of a folder of images
+    image_size: int | None = None  # image folders: 32 or 64 pixels square (None: 64)
+    augment: str = ""  # DiffAugment before D, e.g. "color,translation,cutout" ("": none)
     epochs: int = 50
     batch_size: int | None = None  # None: the model's default (MODEL_DEFAULTS)
     limit: int | None = None  # use only the first N training images (quick runs)
@@ -107,6 +112,7 @@ class TrainConfig:
             self.dataset = data.canonical_name(self.dataset)
         except data.DataError as e:
             raise ConfigError(str(e)) from None
+        self._validate_images()
         if self.generator_loss not in GENERATOR_LOSS_NAMES:
             raise ConfigError(f"unknown generator loss {self.generator_loss!r}; "
                               f"choose one of: {', '.join(GENERATOR_LOSS_NAMES)}")
@@ -142,7 +148,9 @@ class TrainConfig:
         if self.model in TRANSLATION and 0 < self.pool_size < self.batch_size:
             raise ConfigError(f"pool_size {self.pool_size} is smaller than a batch ({self.batch_size}); "
                               "raise --pool-size, lower --batch-size, or turn the pool off with 0")
-        available = data.SPLIT_SIZES["train"] if n_images is None else n_images
+        available = n_images
+        if available is None:  # a folder's size is known once it is listed: assume it is large enough
+            available = math.inf if data.is_image_folder(self.dataset) else data.SPLIT_SIZES["train"]
         if self.limit:
             available = min(available, self.limit)
         if self.model in TRANSLATION:
@@ -153,6 +161,35 @@ class TrainConfig:
             raise ConfigError(f"batch_size {self.batch_size}{per_step} is larger than the "
                               f"{available} training images; lower --batch-size or raise --limit")
         return self
+
+    def _validate_images(self):
+        """The settings of image folders and DiffAugment (after the dataset's name is canonical)."""
+        if data.is_image_folder(self.dataset):
+            if self.model not in FOLDER_MODELS:
+                why = "class labels" if self.model in CONDITIONAL else "two datasets to translate between"
+                raise ConfigError(f"{self.model} needs {why}; an image folder has neither. Train one of "
+                                  f"{', '.join(FOLDER_MODELS)} on it.")
+            if self.image_size is None:
+                self.image_size = data.DEFAULT_IMAGE_SIZE
+            if self.image_size not in data.IMAGE_SIZES:
+                raise ConfigError(f"image_size must be one of {', '.join(map(str, data.IMAGE_SIZES))}, "
+                                  f"got {self.image_size}")
+        elif self.image_size not in (None, data.IMAGE_SHAPE[0]):
+            raise ConfigError(f"{self.dataset} images are {data.IMAGE_SHAPE[0]}x{data.IMAGE_SHAPE[1]}; "
+                              "--image-size is for image folders (--dataset PATH)")
+        names = [name.strip() for name in self.augment.split(",") if name.strip()]
+        unknown = [name for name in names if name not in AUGMENTATIONS]
+        if unknown:
+            raise ConfigError(f"unknown augmentation {', '.join(map(repr, unknown))}; --augment takes a "
+                              f"comma-separated list of: {', '.join(AUGMENTATIONS)}")
+        if names and self.model in TRANSLATION:
+            raise ConfigError("--augment is for dcgan, cgan, wgan and wgan_gp")
+        self.augment = ",".join(names)
+
+    @property
+    def image_shape(self):
+        """The shape of one training image: (28, 28, 1), or (S, S, 3) for an image folder."""
+        return data.image_shape(self.dataset, self.image_size)
 
 
 def resumed(config, saved, run_dir):

@@ -1,4 +1,5 @@
-"""Image data for the GANs: find MNIST / Fashion-MNIST on disk, check it, and batch it with tf.data.
+"""Image data for the GANs: find MNIST / Fashion-MNIST on disk, or read a folder of your own
+images (notebooks/07_your_own_images.ipynb), check it, and batch it with tf.data.
 
 Look-up order for a dataset's four IDX files (taught in notebooks/02_dcgan_mnist.ipynb):
 
@@ -48,11 +49,29 @@ class DataError(Exception):
 
 
 def canonical_name(dataset):
-    """'fashion-mnist' and 'Fashion_MNIST' both mean 'fashion_mnist'."""
+    """'fashion-mnist' and 'Fashion_MNIST' both mean 'fashion_mnist'; any other value naming an
+    existing folder is an image folder, returned as its absolute path (so a run resumed from
+    another working directory still finds it)."""
     name = str(dataset).strip().lower().replace("-", "_")
-    if name not in FOLDERS:
-        raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(FOLDERS)}")
-    return name
+    if name in FOLDERS:
+        return name
+    folder = Path(str(dataset)).expanduser()
+    if folder.is_dir():
+        return str(folder.resolve())
+    raise DataError(f"unknown dataset {dataset!r}: neither one of {', '.join(FOLDERS)} nor an existing "
+                    "folder of images. Check the spelling, or pass the path of a folder of "
+                    "PNG/JPEG/WebP files.")
+
+
+def is_image_folder(dataset):
+    """True for a dataset that is a folder of images rather than MNIST / Fashion-MNIST."""
+    return canonical_name(dataset) not in FOLDERS
+
+
+def image_shape(dataset, image_size=None):
+    """The shape of one training image: (28, 28, 1) for MNIST and Fashion-MNIST, (S, S, 3) for
+    an image folder read at ``image_size`` S."""
+    return (image_size, image_size, 3) if is_image_folder(dataset) else (*IMAGE_SHAPE, 1)
 
 
 def candidate_dirs(data_dir=None):
@@ -132,16 +151,20 @@ def to_unit_range(images):
     return np.asarray(images, np.float32) / 127.5 - 1.0
 
 
-def prepare_images(images):
-    """Check images given to evaluate or translate and bring them to float32 (N, 28, 28, 1) in [-1, 1].
+def prepare_images(images, shape=(28, 28, 1)):
+    """Check images given to evaluate or translate and bring them to float32 (N, *shape) in [-1, 1].
 
     Accepts uint8 (0..255), floats in [0, 1] or floats in [-1, 1]; returns (images, which).
+    Grey images (shape[-1] == 1) may also come without their channel axis.
     """
     images = np.asarray(images)
-    if images.ndim == 3:
+    shape = tuple(shape)
+    if images.ndim == 3 and shape[-1] == 1:
         images = images[..., None]
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
-        raise ValueError(f"images must have shape (N, 28, 28, 1) or (N, 28, 28); got {images.shape}")
+    if images.ndim != 4 or images.shape[1:] != shape:
+        also = f" or (N, {shape[0]}, {shape[1]})" if shape[-1] == 1 else ""
+        want = ", ".join(map(str, shape))
+        raise ValueError(f"images must have shape (N, {want}){also}; got {images.shape}")
     if len(images) == 0:
         raise ValueError("the array holds no images (N = 0)")
     if images.dtype == np.uint8:
@@ -242,10 +265,12 @@ def make_dataset(images, labels=None, batch_size=256, shuffle=True, seed=0):
         x = tf.cast(x, tf.float32) / 127.5 - 1.0
         return (x, *y) if y else x
 
-    ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    # The images stay uint8 in memory and each batch is scaled as it is drawn: a float32 copy
+    # would take 4x the memory (10 GB for CelebA's 200,000 faces at 64x64).
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True).map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 # CycleGAN's second domain (notebooks/06_cyclegan.ipynb): a fixed style applied to real images,
@@ -301,3 +326,98 @@ def load_dataset(dataset="mnist", split="train", batch_size=256, limit=None, shu
             raise DataError(f"limit must be at least 1, got {limit}")
         images, labels = images[:limit], labels[:limit]
     return make_dataset(images, labels if with_labels else None, batch_size, shuffle, seed)
+
+
+# Your own images (notebooks/07_your_own_images.ipynb): any folder of pictures, read in colour.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_SIZES = (32, 64)  # the generators' output sizes (models.make_generator)
+DEFAULT_IMAGE_SIZE = 64
+FOLDER_ORDER_SEED = 0  # a folder's images are taken in one fixed random order (see list_images)
+
+
+EXAMPLE_FOLDERS = {"emoji": Path("emoji") / "png64"}  # where the data README puts the example sets
+
+
+def example_folder(name="emoji"):
+    """The folder of an example image set (``emoji``: 3,786 colour emoji, notebook 07), found where
+    MNIST is ($GAN_TF_DATA_DIR, then the repo's data/)."""
+    searched = [root / EXAMPLE_FOLDERS[name] for root in candidate_dirs()]
+    for folder in searched:
+        if folder.is_dir():
+            return folder
+    where = "\n".join(f"  - {p}" for p in searched)
+    raise DataError(f"the {name} images are not on this machine. Searched:\n{where}\nFix: copy the folder "
+                    f"there (data/README.md says where to get it), or pass any folder of your own images.")
+
+
+def list_images(folder):
+    """The image files under ``folder`` (searched recursively; PNG, JPEG, WebP by their suffix),
+    in a fixed pseudo-random order, so that ``--limit N`` takes a mixed sample of N images instead
+    of the first N names (for the emoji, the first few hundred names are all flags)."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder. Pass the path of a folder of PNG/JPEG/WebP images.")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)} files, searched in "
+                        "all sub-folders). Pass the folder that holds your pictures.")
+    order = np.random.default_rng(FOLDER_ORDER_SEED).permutation(len(files))
+    return [files[i] for i in order]
+
+
+def read_image(path, size=DEFAULT_IMAGE_SIZE):
+    """One picture as uint8 (size, size, 3): turned upright by its EXIF tag (phone photos), a
+    transparent background composited onto white, the centre square cut out and resized."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            image = image.convert("RGBA")
+            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(white, image)
+        image = image.convert("RGB")
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+        # Lanczos filtering averages over the pixels a shrink drops, so edges do not turn jagged.
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+        return np.asarray(image, np.uint8)
+
+
+def load_folder(folder, image_size=DEFAULT_IMAGE_SIZE, limit=None, log=print, progress=False):
+    """Read the images of a folder into one uint8 array (N, S, S, 3), S = ``image_size``.
+
+    ``limit`` reads only N of them (a fixed random sample, list_images). Files that cannot be read
+    as images are skipped and named in one warning; a folder without a readable image is an error.
+    Decoding runs on every core (Pillow releases the interpreter lock while it decodes);
+    ``progress`` shows a bar for folders of 5,000 images or more.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    if image_size not in IMAGE_SIZES:
+        raise DataError(f"image size {image_size} is not supported; choose one of: "
+                        f"{', '.join(map(str, IMAGE_SIZES))}")
+    files = list_images(folder)[:limit]
+
+    def read(path):
+        try:
+            return read_image(path, image_size), None
+        except Exception as e:  # Pillow raises many types for damaged or mislabelled files
+            return None, f"{path.name} ({type(e).__name__}: {str(e)[:80]})"
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(tqdm(pool.map(read, files), total=len(files), desc=f"reading {Path(folder).name}",
+                            unit="image", disable=not progress or len(files) < 5000, leave=False))
+    images = [image for image, _ in results if image is not None]
+    failed = [why for _, why in results if why is not None]
+    if failed:
+        shown = "; ".join(failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+        log(f"warning: skipped {len(failed)} of {len(files)} files in {folder} that are not readable "
+            f"images: {shown}")
+    if not images:
+        raise DataError(f"none of the {len(files)} image files in {folder} could be read ({failed[0]}). "
+                        "Check that they are PNG, JPEG or WebP pictures.")
+    return np.stack(images)

@@ -312,24 +312,32 @@ class Evaluator:
 
 _EVALUATORS = {}  # one classifier and set of real features per dataset and process
 QUALITY_KEYS = ("cfid", "inception_score", "classes_covered", "precision", "recall", "density", "coverage",
-                "intra_cfid_mean", "intra_cfid_worst", "class_recall_mean")
+                "intra_cfid_mean", "intra_cfid_worst", "class_recall_mean", "kid", "fd")
 
 
 def _evaluator(config, log):
-    """The run's dataset's Evaluator, built once per process."""
-    if config.dataset not in _EVALUATORS:
-        _EVALUATORS[config.dataset] = Evaluator(config.dataset, config.data_dir, log)
-    return _EVALUATORS[config.dataset]
+    """The run's dataset's Evaluator, built once per process; for an image folder a
+    gan_tf.folder_metrics.FolderEvaluator."""
+    key = (config.dataset, config.image_size)
+    if key not in _EVALUATORS:
+        if data.is_image_folder(config.dataset):
+            from .folder_metrics import FolderEvaluator
+
+            _EVALUATORS[key] = FolderEvaluator(config.dataset, config.image_size, log=log)
+        else:
+            _EVALUATORS[key] = Evaluator(config.dataset, config.data_dir, log)
+    return _EVALUATORS[key]
 
 
 def training_scores(config, generator, log=print, n=2000):
     """The metrics of n samples for history.csv (``--eval-every``); for a conditional generator
-    also its label accuracy, with every class asked for equally often."""
+    also its label accuracy, with every class asked for equally often; for an image folder KID,
+    FD and the k-NN metrics in its own features (gan_tf.folder_metrics)."""
     evaluator = _evaluator(config, log)
     labels = balanced_labels(n) if num_classes_of(generator) else None
     images = generate(generator, n, seed=config.seed, labels=labels)
-    row = {key: round(float(value), 4) for key, value in evaluator.evaluate(images, labels=labels).items()
-           if key in QUALITY_KEYS}
+    scores = evaluator.evaluate(images) if labels is None else evaluator.evaluate(images, labels=labels)
+    row = {key: round(float(value), 4) for key, value in scores.items() if key in QUALITY_KEYS}
     if labels is not None:
         row["label_accuracy"] = round(evaluator.label_accuracy(images, labels), 4)
     return row

@@ -19,12 +19,15 @@ def to_uint8(images):
 
 
 def image_grid(images, cols=None, pad=2):
-    """Tile a batch (N, H, W, 1) in [-1, 1] into one uint8 (rows*H, cols*W) picture."""
-    images = to_uint8(images)[..., 0]
-    n, h, w = images.shape
+    """Tile a batch (N, H, W, 1) in [-1, 1] into one uint8 (rows*H, cols*W) picture; colour
+    images (N, H, W, 3) into a (rows*H, cols*W, 3) one."""
+    images = to_uint8(images)
+    if images.shape[-1] == 1:
+        images = images[..., 0]
+    n, h, w = images.shape[:3]
     cols = cols or math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 255, np.uint8)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, *images.shape[3:]), 255, np.uint8)
     for i, image in enumerate(images):
         r, c = divmod(i, cols)
         top, left = pad + r * (h + pad), pad + c * (w + pad)
@@ -41,7 +44,8 @@ def save_grid(images, path, cols=None, scale=2):
 
 def save_gif(png_paths, path, seconds_per_frame=0.3):
     """Join PNG frames into a looping GIF (the last frame held longer)."""
-    frames = [Image.open(p).convert("L") for p in png_paths]
+    frames = [Image.open(p) for p in png_paths]
+    frames = [frame.convert("L" if frame.mode in ("L", "LA") else "RGB") for frame in frames]
     if not frames:
         raise ValueError("no frames to make a GIF from")
     ms = int(seconds_per_frame * 1000)
@@ -54,7 +58,7 @@ def show_grid(images, cols=None, title=None, ax=None, row_labels=None, pad=2):
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(5, 5))[1]
-    ax.imshow(image_grid(images, cols, pad), cmap="gray", vmin=0, vmax=255)
+    ax.imshow(image_grid(images, cols, pad), cmap="gray", vmin=0, vmax=255)  # cmap: grey images only
     ax.set_axis_off()
     if row_labels is not None:  # keep the axis for its tick labels, hide the rest of it
         ax.set_axis_on()

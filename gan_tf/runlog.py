@@ -111,14 +111,15 @@ class RunLog:
                                    **{k: round(v, 6) for k, v in losses.items()}})
 
     def add_epoch(self, row, grid):
-        """Write an epoch's row to both tables and TensorBoard, with its sample grid (uint8 H x W)."""
+        """Write an epoch's row to both tables and TensorBoard, with its sample grid (uint8 H x W,
+        or H x W x 3 in colour)."""
         import tensorflow as tf
 
         with self.writer.as_default(step=row["epoch"]):
             for key, value in row.items():
                 if key != "epoch":
                     tf.summary.scalar(key, value)
-            tf.summary.image("samples", grid[None, :, :, None])
+            tf.summary.image("samples", (grid[..., None] if grid.ndim == 2 else grid)[None])
         self.writer.flush()
         self.rows.append(row)
         write_rows(self.history_path, self.rows)

@@ -35,7 +35,7 @@ def balanced_labels(n, num_classes=data.NUM_CLASSES):
 
 
 def generate(generator, n, seed=0, batch_size=500, labels=None):
-    """n images from a generator as float32 (n, 28, 28, 1) in [-1, 1].
+    """n images from a generator as float32 (n, H, W, C) in [-1, 1]: (n, 28, 28, 1) for MNIST.
 
     ``labels`` (conditional generators only): one class for all images, or one per image;
     left out, every class is asked for equally often.

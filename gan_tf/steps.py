@@ -13,6 +13,7 @@ and for mixed precision's ``LossScaleOptimizer`` the scaling that its ``apply_gr
 import tensorflow as tf
 
 from . import hardware
+from .augment import diff_augment
 from .config import CONDITIONAL, TRANSLATION, WASSERSTEIN
 from .losses import (
     GENERATOR_LOSSES,
@@ -50,7 +51,7 @@ def make_optimizer(model, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, kind="ad
 
 @tf.function
 def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_images, rng,
-                   generator_loss="non_saturating", labels=None, mode_seeking=0.0):
+                   generator_loss="non_saturating", labels=None, mode_seeking=0.0, augment=""):
     """Update both networks once from the same fakes; return {'d_loss', 'g_loss'}.
 
     ``rng`` is a ``tf.random.Generator``: checkpointing it makes a resumed run draw the
@@ -58,6 +59,7 @@ def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_imag
     ``losses.GENERATOR_LOSSES``. ``labels`` (conditional GAN, notebook 04): the real images'
     classes; the fakes are asked for the same classes, so both sides see one label mix.
     ``mode_seeking`` > 0 adds the mode-seeking term (Mao et al. 2019) to G's loss, see below.
+    ``augment``: a DiffAugment policy (gan_tf.augment) applied to every image D sees.
     """
     z = rng.normal([tf.shape(real_images)[0], latent_dim_of(generator)])
     half = tf.shape(real_images)[0] // 2
@@ -70,12 +72,12 @@ def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_imag
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
         if labels is None:
             fake_images = generator(z, training=True)
-            real_logits = discriminator(real_images, training=True)
-            fake_logits = discriminator(fake_images, training=True)
+            real_logits = discriminator(diff_augment(real_images, rng, augment), training=True)
+            fake_logits = discriminator(diff_augment(fake_images, rng, augment), training=True)
         else:
             fake_images = generator([z, fake_labels], training=True)
-            real_logits = discriminator([real_images, labels], training=True)
-            fake_logits = discriminator([fake_images, fake_labels], training=True)
+            real_logits = discriminator([diff_augment(real_images, rng, augment), labels], training=True)
+            fake_logits = discriminator([diff_augment(fake_images, rng, augment), fake_labels], training=True)
         d_loss = discriminator_loss(real_logits, fake_logits)
         g_loss = GENERATOR_LOSSES[generator_loss](fake_logits)
         g_total = g_loss
@@ -106,7 +108,7 @@ def update_moving_average(average, model, decay, step):
 
 @tf.function
 def wgan_train_step(generator, critic, g_optimizer, c_optimizer, real_images, rng, n_critic=5,
-                    gp_weight=10.0, clip_value=None):
+                    gp_weight=10.0, clip_value=None, augment=""):
     """n_critic critic updates, then one generator update (notebooks/03_wgan_gp.ipynb).
 
     ``real_images`` holds n_critic batches stacked, one per critic update. WGAN-GP: gp_weight
@@ -114,12 +116,15 @@ def wgan_train_step(generator, critic, g_optimizer, c_optimizer, real_images, rn
     through ``optimizer.scale_loss``, a no-op unless the optimizer scales losses for mixed
     precision. Returns the critic's and generator's losses, the Wasserstein estimate
     E[f(real)] - E[f(fake)] and the gradient penalty, all from the last critic update.
+    ``augment``: a DiffAugment policy (gan_tf.augment) applied to every image the critic sees;
+    the penalty is then taken between augmented reals and fakes, the images the critic judges.
     """
     batch_size = tf.shape(real_images)[0] // n_critic
     latent_dim = latent_dim_of(generator)
     penalty = tf.constant(0.0)
     for real in tf.split(real_images, n_critic):
         fake = generator(rng.normal([batch_size, latent_dim]), training=True)
+        real, fake = diff_augment(real, rng, augment), diff_augment(fake, rng, augment)
         with tf.GradientTape() as tape:
             c_loss = critic_loss(critic(real, training=True), critic(fake, training=True))
             if gp_weight:
@@ -134,7 +139,7 @@ def wgan_train_step(generator, critic, g_optimizer, c_optimizer, real_images, rn
                 weight.assign(tf.clip_by_value(weight, -clip_value, clip_value))
     with tf.GradientTape() as tape:
         fake = generator(rng.normal([batch_size, latent_dim]), training=True)
-        g_loss = generator_loss_wasserstein(critic(fake, training=True))
+        g_loss = generator_loss_wasserstein(critic(diff_augment(fake, rng, augment), training=True))
         scaled = g_optimizer.scale_loss(g_loss)
     grads = tape.gradient(scaled, generator.trainable_variables)
     g_optimizer.apply_gradients(zip(grads, generator.trainable_variables))
@@ -237,10 +242,11 @@ def make_step(config):
         step = wgan_train_step
         options = dict(n_critic=config.n_critic,
                        gp_weight=config.gp_weight if config.model == "wgan_gp" else 0.0,
-                       clip_value=config.clip_value if config.model == "wgan" else None)
+                       clip_value=config.clip_value if config.model == "wgan" else None,
+                       augment=config.augment)
     else:
         step, options = gan_train_step, dict(generator_loss=config.generator_loss,
-                                             mode_seeking=config.mode_seeking)
+                                             mode_seeking=config.mode_seeking, augment=config.augment)
     decay = tf.constant(config.ema_decay, tf.float32)
 
     def one_step(state, batch):

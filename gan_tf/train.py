@@ -61,7 +61,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
     """
     run_dir, log = Path(run_dir), print if verbose else (lambda *args, **kwargs: None)
     config = settings(config, run_dir)  # a checked copy; the caller's config is left alone
-    parts = training_data(config)
+    parts = training_data(config, progress=verbose >= 2)
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout
     state = build(config)
     manager = checkpoint_manager(state, run_dir)
@@ -139,9 +139,14 @@ def settings(config, run_dir):
     return hardware.resolve(checked_settings(config, run_dir))
 
 
-def training_data(config):
+def training_data(config, progress=False):
     """What a run trains on, checked against the batch size: (images, labels or None), or for
-    a cyclegan the two domains (images A, images B) (data.unpaired_domains)."""
+    a cyclegan the two domains (images A, images B) (data.unpaired_domains); an image folder
+    is read in colour at ``config.image_size`` (data.load_folder; ``progress``: with a progress bar)."""
+    if data.is_image_folder(config.dataset):  # your own pictures: no labels, one domain
+        images = data.load_folder(config.dataset, config.image_size, limit=config.limit, progress=progress)
+        config.validate(len(images))
+        return images, None
     images, labels = data.load(config.dataset, "train", data_dir=config.data_dir)
     images, labels = images[: config.limit], labels[: config.limit]
     config.validate(len(images))
@@ -190,6 +195,8 @@ def save_networks(config, state, run_dir):
 def epoch_summary(row, epochs):
     """The line printed after each epoch."""
     quality = f"  cFID {row['cfid']:.2f}" if "cfid" in row else ""
+    if "kid" in row:
+        quality += f"  KID {row['kid']:.4f}  coverage {row['coverage']:.2f}"
     if "label_accuracy" in row:
         quality += f"  label accuracy {row['label_accuracy']:.1%}"
     if "l1_ab" in row:

@@ -20,7 +20,9 @@ def run(*args, env=None):
     (["--batch-size", "0"], "batch_size must be at least 1"),
     (["--batch-size", "512", "--limit", "300"], "batch_size 512 is larger than the 300"),
     (["--batch-size", "100000"], "larger than the 60000"),
-    (["--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+    (["--dataset", "cifar10"], "unknown dataset 'cifar10': neither one of mnist, fashion_mnist nor"),
+    (["--image-size", "64"], "mnist images are 28x28; --image-size is for image folders"),
+    (["--augment", "color,flip"], "unknown augmentation 'flip'"),
     (["--lr", "0"], "learning_rate must be a positive"),
 ])
 def test_impossible_training_settings_are_refused(tmp_path, args, message):
