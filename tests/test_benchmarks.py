@@ -135,3 +135,17 @@ def test_cgan_quality_smoke_run(tmp_path):
     assert real["intra_ratio_mean"] == pytest.approx(1.0)  # the floor divided by itself
     assert real["label_accuracy"] > 0.95 and real["class_recall_mean"] > fake["class_recall_mean"]
     assert (tmp_path / "mnist" / "no_term.png").exists()
+
+
+def test_colour_generator_smoke_run(tmp_path):
+    from gan_tf import data
+
+    try:
+        data.example_folder("emoji")
+    except data.DataError:
+        pytest.skip("the emoji images are not where gan_tf looks (data/README.md)")
+    out = run("colour_generator.py", "--out", tmp_path, "--images", 128, "--steps", 3, "--reference", 600)
+    lines = [line for line in out.splitlines() if " steps 3 " in line]
+    assert [line.split()[0] for line in lines] == ["transposed_dropout0.3", "resize_dropout0.3",
+                                                   "transposed_dropout0.0", "resize_dropout0.0"]
+    assert all((tmp_path / f"{line.split()[0]}.png").exists() for line in lines)
