@@ -34,14 +34,19 @@ def dtype_policy(mixed_precision):
         keras.config.set_dtype_policy(previous)
 
 
-def build(config):
-    """Networks, optimizers, noise generator, and a tf.train.Checkpoint holding them all."""
+def build(config, strategy=None):
+    """Networks, optimizers, noise generator, and a tf.train.Checkpoint holding them all; under a
+    tf.distribute ``strategy`` created in its scope, so that every variable is mirrored."""
+    if strategy is not None:
+        with strategy.scope():
+            return build(config)
     if config.model in TRANSLATION:
         return build_cyclegan(config)
     num_classes = data.NUM_CLASSES if config.model in CONDITIONAL else 0
     with dtype_policy(config.mixed_precision):
         generator = models.make_generator(config.latent_dim, num_classes=num_classes,
-                                          image_shape=config.image_shape)
+                                          image_shape=config.image_shape,
+                                          synchronized=config.strategy != "default")
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
             dropout=0.0 if config.model in WASSERSTEIN else 0.3, num_classes=num_classes,

@@ -11,9 +11,11 @@ from pathlib import Path
 from . import data
 from .config import (
     AUGMENTATIONS,
+    CPU_DEVICES_ENV,
     GENERATOR_LOSS_NAMES,
     MODEL_DEFAULTS,
     MODELS,
+    STRATEGIES,
     TRANSLATION,
     ConfigError,
     TrainConfig,
@@ -55,7 +57,7 @@ def _add_train(commands):
         description="Train a GAN into the run directory --out. Writes samples/epoch_NNN.png, "
                     "history.csv, checkpoints/, tensorboard/, and at the end progress.gif and "
                     "generator.keras. Running it again on the same --out resumes from the last "
-                    "saved epoch with the saved settings (only --epochs and --eval-every may "
+                    "saved epoch with the saved settings (only --epochs, --eval-every and --strategy may "
                     "change; a changed setting is refused); --epochs is the total to reach.",
         formatter_class=_HelpFormatter)
     train.add_argument("model", choices=MODELS,
@@ -115,6 +117,12 @@ def _add_train(commands):
     train.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
                        help="compile the training step with XLA (default: where it pays off - a GPU, "
                             "or a CPU without oneDNN; gan_tf.hardware.speedups)")
+    train.add_argument("--strategy", default=DEFAULTS.strategy, choices=STRATEGIES,
+                       help="tf.distribute: default (one device), mirrored (every GPU of this machine; "
+                            f"without one, the CPU split into ${CPU_DEVICES_ENV} logical devices), "
+                            "multi-worker (several machines, each told the cluster by TF_CONFIG), tpu. "
+                            "--batch-size stays the global batch. For dcgan, cgan, wgan_gp; "
+                            "may change on a resume")
     train.add_argument("--ema", type=float, default=None, metavar="DECAY",
                        help=f"sample from a moving average of the generator's weights with this "
                             f"decay; 0: off (default: {_per_model('ema_decay')})")
@@ -323,7 +331,7 @@ def _train(args):
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
         jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir,
         transform=args.transform, cycle_weight=args.cycle_weight, identity_weight=args.identity_weight,
-        pool_size=args.pool_size)
+        pool_size=args.pool_size, strategy=args.strategy)
     from .runlog import checked_settings
 
     # A changed setting on resume, or a --data-dir without the data, is refused before TensorFlow loads.
@@ -334,8 +342,10 @@ def _train(args):
 
     # A progress bar redraws itself many times a second: fine on a terminal, thousands of lines in a log.
     on_terminal = sys.stdout.isatty() and sys.stderr.isatty()
-    train(config, args.out, verbose=2 if on_terminal and not args.quiet else 1)
-    if config.model in TRANSLATION:
+    history = train(config, args.out, verbose=2 if on_terminal and not args.quiet else 1)
+    if history is None:  # a multi-worker run's other workers
+        print(f"done: this worker's part is finished; the chief wrote {args.out}")
+    elif config.model in TRANSLATION:
         print(f"done: samples in {args.out / 'samples'}, generators in {args.out / 'generator_ab.keras'} "
               f"and {args.out / 'generator_ba.keras'}")
     else:

@@ -39,7 +39,8 @@ MODEL_DEFAULTS = {
 }
 # Settings a resumed run may change: the total to reach, what is measured and logged, where
 # the data lives. Any other change would make the run's record describe two runs.
-RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir")
+# The strategy may change too: a run started on one device can go on over several, or back.
+RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir", "strategy")
 # What a run saved by an older gan_tf, whose config.json lacks a setting, trained with.
 SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": ""}
 # TensorFlow's DCGAN tutorial, for comparisons: TrainConfig(model="dcgan", **TUTORIAL_RECIPE).
@@ -51,6 +52,12 @@ TRANSLATION = ("cyclegan",)  # image-to-image: two generators, no noise
 FOLDER_MODELS = ("dcgan", "wgan", "wgan_gp")  # the models an image folder (no labels, one domain) can train
 # DiffAugment (Zhao et al. 2020, gan_tf.augment): the transforms --augment may name.
 AUGMENTATIONS = ("color", "translation", "cutout")
+# tf.distribute strategies --strategy may name (gan_tf.distribute); "default" is one device.
+STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+CPU_DEVICES_ENV = "GAN_TF_CPU_DEVICES"  # without a GPU, mirror over the CPU split into this many devices
+# The models whose step runs replicated: wgan clips weights and a cyclegan keeps pools of past
+# fakes, both updates that each replica would make to its own copy.
+DISTRIBUTED_MODELS = ("dcgan", "cgan", "wgan_gp")
 
 
 class ConfigError(ValueError):
@@ -82,6 +89,7 @@ class TrainConfig:
     clip_value: float = 0.01  # wgan: critic weights are clipped to [-c, c]
     mixed_precision: bool | None = None  # float16 with loss scaling (None: on GPUs with Tensor Cores)
     jit_compile: bool | None = None  # compile the step with XLA (None: where it pays off)
+    strategy: str = "default"  # tf.distribute: default (one device), mirrored, multi-worker, tpu
     grid_size: int = 64  # images in each epoch's sample grid
     log_every: int = 10  # steps between rows of steps.csv (0: none)
     eval_every: int | None = None  # epochs between quality measurements (gan_tf.metrics; 0: none)
@@ -143,6 +151,13 @@ class TrainConfig:
         for name in ("cycle_weight", "identity_weight"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise ConfigError(f"{name} must be a number >= 0 (0 turns it off), got {getattr(self, name)}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        if self.strategy != "default" and self.model not in DISTRIBUTED_MODELS:
+            why = ("clips the critic's weights after each update" if self.model == "wgan"
+                   else "keeps pools of past fakes")
+            raise ConfigError(f"{self.model} {why}, which each replica would do to its own copy; "
+                              f"--strategy {self.strategy} is for {', '.join(DISTRIBUTED_MODELS)}")
         if self.pool_size < 0:
             raise ConfigError(f"pool_size must not be negative (0: no pool), got {self.pool_size}")
         if self.model in TRANSLATION and 0 < self.pool_size < self.batch_size:
@@ -208,6 +223,6 @@ def resumed(config, saved, run_dir):
             clash.append(f"{key}: saved {old!r}, now {merged[key]!r}")
     if clash:
         raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(clash)}). "
-                          "Resume it with the saved settings (only --epochs and --eval-every may change), "
-                          "or train into a new --out directory.")
+                          "Resume it with the saved settings (only --epochs, --eval-every and --strategy "
+                          "may change), or train into a new --out directory.")
     return TrainConfig(**merged)

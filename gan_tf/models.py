@@ -55,10 +55,15 @@ def _colour_stages(image_shape, width):
 
 
 def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0, name="generator",
-                   image_shape=IMAGE_SHAPE, width=COLOUR_WIDTH):
+                   image_shape=IMAGE_SHAPE, width=COLOUR_WIDTH, synchronized=False):
     """Map a latent vector (and, if conditional, a class label) to an image in [-1, 1]:
     28x28x1 with the tutorial's ``widths``, else ``image_shape`` (32 or 64 square, colour) with
-    the DCGAN paper's networks of base ``width``."""
+    the DCGAN paper's networks of base ``width``.
+
+    ``synchronized``: BatchNorm takes its statistics over the global batch of all replicas when
+    trained under a tf.distribute strategy (gan_tf.distribute), not each replica's share alone.
+    """
+    norm = lambda: layers.BatchNormalization(synchronized=synchronized)  # noqa: E731
     z = keras.Input(shape=(latent_dim,), name="z")
     inputs, x = [z], z
     if num_classes:  # the label becomes a learned vector beside the noise
@@ -67,17 +72,18 @@ def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0
         x = layers.Concatenate()([z, layers.Embedding(num_classes, LABEL_EMBEDDING,
                                                       name="label_embedding")(label)])
     if tuple(image_shape) != IMAGE_SHAPE:
-        return keras.Model(inputs if num_classes else z, _colour_generator(x, image_shape, width), name=name)
+        return keras.Model(inputs if num_classes else z, _colour_generator(x, image_shape, width, norm),
+                           name=name)
     w0, w1, w2 = widths
     # Biases are left out before BatchNorm: its beta does the same job.
     x = layers.Dense(7 * 7 * w0, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = norm()(x)
     x = layers.LeakyReLU(negative_slope=NEGATIVE_SLOPE)(x)
     x = layers.Reshape((7, 7, w0))(x)
     # Stride 1 mixes features at 7x7; each stride-2 transposed convolution doubles the size.
     for width, stride in ((w1, 1), (w2, 2)):
         x = layers.Conv2DTranspose(width, 5, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = norm()(x)
         x = layers.LeakyReLU(negative_slope=NEGATIVE_SLOPE)(x)
     # tanh matches the data's [-1, 1] range; float32 keeps it exact under mixed precision.
     image = layers.Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False,
@@ -91,17 +97,17 @@ def _paper_init():
     return keras.initializers.RandomNormal(stddev=0.02)
 
 
-def _colour_generator(x, image_shape, width):
+def _colour_generator(x, image_shape, width, norm=layers.BatchNormalization):
     stages = _colour_stages(image_shape, width)
     x = layers.Dense(4 * 4 * stages[0], use_bias=False, kernel_initializer=_paper_init())(x)
-    x = layers.Reshape((4, 4, stages[0]))(layers.ReLU()(layers.BatchNormalization()(x)))
+    x = layers.Reshape((4, 4, stages[0]))(layers.ReLU()(norm()(x)))
     # Each stage doubles the size by repeating pixels, then convolves (Odena et al. 2016), where the
     # paper uses stride-2 transposed convolutions: those stamped a grid of repeated blobs over every
     # emoji (benchmarks/colour_generator.py: 500 emoji at 32x32, 1,400 steps, KID 2.69 against 0.12).
     for stage in stages[1:]:
         x = layers.Conv2D(stage, 3, padding="same", use_bias=False, kernel_initializer=_paper_init())(
             layers.UpSampling2D()(x))
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.ReLU()(norm()(x))
     x = layers.UpSampling2D()(x)
     return layers.Conv2D(image_shape[2], 3, padding="same", activation="tanh",
                          kernel_initializer=_paper_init(), dtype="float32", name="image")(x)

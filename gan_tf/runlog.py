@@ -84,10 +84,12 @@ def checked_settings(config, run_dir):
 
 def save_config(config, run_dir, new=True):
     """Write config.json: all settings for a new run; for a resumed one the saved settings are
-    kept and only the new total of epochs is recorded (the one setting a resume may raise)."""
+    kept and only the new total of epochs and the strategy it now runs under are recorded."""
     path = Path(run_dir) / "config.json"
     saved = None if new else load_config(run_dir)
-    settings = dataclasses.asdict(config) if saved is None else {**saved, "epochs": config.epochs}
+    settings = dataclasses.asdict(config)
+    if saved is not None:
+        settings = {**saved, "epochs": config.epochs, "strategy": config.strategy}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(settings, indent=2) + "\n")
     os.replace(tmp, path)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from . import hardware
 from .augment import diff_augment
 from .config import CONDITIONAL, TRANSLATION, WASSERSTEIN
+from .distribute import ReplicaNoise, replica_share
 from .losses import (
     GENERATOR_LOSSES,
     critic_loss,
@@ -84,7 +85,8 @@ def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_imag
         if mode_seeking:  # fakes i and half + i share a class and differ in their noise only
             g_total += mode_seeking * mode_seeking_loss(fake_images[:half], fake_images[half:2 * half],
                                                         z[:half], z[half:2 * half])
-        scaled_d, scaled_g = d_optimizer.scale_loss(d_loss), g_optimizer.scale_loss(g_total)
+        share = replica_share()  # 1 on one device; see gan_tf.distribute
+        scaled_d, scaled_g = d_optimizer.scale_loss(d_loss * share), g_optimizer.scale_loss(g_total * share)
     g_grads = g_tape.gradient(scaled_g, generator.trainable_variables)
     d_grads = d_tape.gradient(scaled_d, discriminator.trainable_variables)
     g_optimizer.apply_gradients(zip(g_grads, generator.trainable_variables))
@@ -131,7 +133,7 @@ def wgan_train_step(generator, critic, g_optimizer, c_optimizer, real_images, rn
                 alpha = rng.uniform([batch_size, 1, 1, 1])  # uniform, as in the paper
                 penalty = gradient_penalty(critic, real, fake, alpha)
             total = c_loss + gp_weight * penalty
-            scaled = c_optimizer.scale_loss(total)
+            scaled = c_optimizer.scale_loss(total * replica_share())
         grads = tape.gradient(scaled, critic.trainable_variables)
         c_optimizer.apply_gradients(zip(grads, critic.trainable_variables))
         if clip_value:  # the original WGAN's crude way to keep the critic Lipschitz
@@ -140,7 +142,7 @@ def wgan_train_step(generator, critic, g_optimizer, c_optimizer, real_images, rn
     with tf.GradientTape() as tape:
         fake = generator(rng.normal([batch_size, latent_dim]), training=True)
         g_loss = generator_loss_wasserstein(critic(diff_augment(fake, rng, augment), training=True))
-        scaled = g_optimizer.scale_loss(g_loss)
+        scaled = g_optimizer.scale_loss(g_loss * replica_share())
     grads = tape.gradient(scaled, generator.trainable_variables)
     g_optimizer.apply_gradients(zip(grads, generator.trainable_variables))
     return {"d_loss": total, "g_loss": g_loss, "wasserstein": -c_loss, "gradient_penalty": penalty}
@@ -228,13 +230,15 @@ def cyclegan_train_step(generators, discriminators, g_optimizers, d_optimizers, 
             "identity": tf.convert_to_tensor(identity, tf.float32)}
 
 
-def make_step(config):
+def make_step(config, strategy=None):
     """The training step for ``config.model``, as ``step(state, batch) -> losses``.
 
     ``state`` is what ``gan_tf.checkpoints.build`` returns. The GAN (or WGAN) step and, when
     the run keeps one, the moving-average update are compiled together into one graph with
     the networks captured, not passed: one launch per step instead of two (about 5 % of a step
-    here, benchmarks/step_speed.py).
+    here, benchmarks/step_speed.py). Under a tf.distribute ``strategy`` the step runs on every
+    replica (``batch`` is then a distributed batch, gan_tf.distribute) and the moving average
+    is updated once, after the replicas' losses are averaged.
     """
     if config.model in TRANSLATION:
         return _compiled(config, _cyclegan_step(config))
@@ -249,17 +253,56 @@ def make_step(config):
                                              mode_seeking=config.mode_seeking, augment=config.augment)
     decay = tf.constant(config.ema_decay, tf.float32)
 
-    def one_step(state, batch):
+    def gan_step(state, batch, rng):
         # A cgan's batches are (images, labels) pairs; the others' are images alone.
         images, extra = (batch[0], dict(labels=batch[1])) if config.model in CONDITIONAL else (batch, {})
-        losses = step.python_function(state.generator, state.discriminator, state.g_optimizer,
-                                      state.d_optimizer, images, state.rng, **options, **extra)
+        return step.python_function(state.generator, state.discriminator, state.g_optimizer,
+                                    state.d_optimizer, images, rng, **options, **extra)
+
+    def moving_average(state):
         if config.ema_decay:
             update_moving_average.python_function(state.ema_generator, state.generator,
                                                   decay, state.g_optimizer.iterations)
+
+    if strategy is not None:
+        return _replicated(config, strategy, gan_step, moving_average)
+
+    def one_step(state, batch):
+        losses = gan_step(state, batch, state.rng)
+        moving_average(state)
         return losses
 
     return _compiled(config, one_step)
+
+
+def _replicated(config, strategy, gan_step, moving_average):
+    """``gan_step`` on every replica of ``strategy``, its losses averaged across them, then the
+    moving average (in cross-replica context, where an assignment updates every copy)."""
+    compiled = {}
+    mean = tf.distribute.ReduceOp.MEAN
+
+    def run(state, batch):
+        if compiled.get("for") is not state:
+            jit_compile = hardware.jit_compile_for(config.jit_compile)
+
+            # XLA compiles what one replica does; the replicas' all-reduce stays outside it.
+            @tf.function(jit_compile=jit_compile)
+            def on_replica(batch, seed):
+                return gan_step(state, batch, ReplicaNoise(seed))
+
+            @tf.function
+            def replicated(batch):
+                seed = state.rng.make_seeds(1)[:, 0]  # one seed for all replicas' noise
+                losses = strategy.run(on_replica, args=(batch, seed))
+                losses = {key: strategy.reduce(mean, value, axis=None) for key, value in losses.items()}
+                moving_average(state)
+                return losses
+
+            compiled.update({"for": state, "step": replicated})
+        with strategy.scope():
+            return compiled["step"](batch)
+
+    return run
 
 
 def _cyclegan_step(config):

@@ -19,7 +19,8 @@ A run directory DIR holds everything a run produces:
 
 Training into a DIR that has a checkpoint continues from its last saved epoch, so a run
 stopped by Ctrl-C or a kill loses at most the epoch in progress. The pieces live beside this
-module: the state in ``checkpoints``, the tables in ``runlog``, the step in ``steps``.
+module: the state in ``checkpoints``, the tables in ``runlog``, the step in ``steps``, and what
+changes on several devices (config.strategy) in ``distribute``.
 """
 
 import math
@@ -28,9 +29,9 @@ from pathlib import Path
 
 import keras
 
-from . import data, hardware, metrics, plots
+from . import data, distribute, hardware, metrics, plots
 from .checkpoints import CheckpointError, build, checkpoint_manager, restore, sampling_generator
-from .config import CONDITIONAL, TRANSLATION
+from .config import CONDITIONAL, TRANSLATION, WASSERSTEIN
 from .runlog import RunLog, checked_settings, read_history, save_config
 from .sampling import (
     GRID_COLUMNS,
@@ -57,48 +58,81 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
 
     verbose: 0 silent, 1 one line per epoch, 2 also a progress bar per epoch.
     on_epoch_end(epoch, row): called after each epoch is saved, e.g. to draw a live plot.
-    Returns the history as a dict of columns.
+    Returns the history as a dict of columns (None on a worker other than the chief, which
+    writes nothing).
     """
     run_dir, log = Path(run_dir), print if verbose else (lambda *args, **kwargs: None)
+    # First, before anything else touches the devices (a multi-worker strategy starts a server).
+    strategy = distribute.make_strategy(config.strategy)
     config = settings(config, run_dir)  # a checked copy; the caller's config is left alone
+    if strategy is not None:  # refuses a batch that does not split evenly across the replicas
+        log(distribute.describe(strategy, config.strategy, config.batch_size))
     parts = training_data(config, progress=verbose >= 2)
     keras.utils.set_random_seed(config.seed)  # weight initialisation and dropout
-    state = build(config)
-    manager = checkpoint_manager(state, run_dir)
-    start = restore(state, manager, log)
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir, new=not start)
-    record = RunLog(run_dir, start, config.log_every)
+    state = build(config, strategy)
+    manager, record, start = open_run(config, state, run_dir, strategy, log)
     if start:
         log(f"resumed from epoch {start}")
     if start >= config.epochs:
         log(f"{run_dir} already has {start} epochs (asked for {config.epochs}); nothing to train")
-    step, pictures = make_step(config), progress_pictures(config, state)
+    step, pictures = make_step(config, strategy), progress_pictures(config, state)
 
     for epoch in range(start + 1, config.epochs + 1):
-        batches = epoch_batches(config, parts, epoch)
+        batches = epoch_batches(config, parts, epoch, strategy)
         t0 = time.perf_counter()
         row = {"epoch": epoch, **run_epoch(step, state, batches, epoch, config, record, verbose, run_dir)}
         seconds = time.perf_counter() - t0
         row.update(seconds=round(seconds, 3),
-                   images_per_second=round(int(batches.cardinality()) * config.images_per_step / seconds, 1))
-        if config.eval_every and epoch % config.eval_every == 0:
-            row.update(quality_scores(config, state, log))
-        samples, columns = pictures()
-        plots.save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png", cols=columns)
-        # Tables first, checkpoint second: a kill in between leaves an extra row that a resume
-        # drops, never a checkpoint without its row.
-        record.add_epoch(row, plots.image_grid(samples, columns))
+                   images_per_second=round(len(batches) * config.images_per_step / seconds, 1))
+        if record:  # the chief; other workers of a multi-worker run write nothing
+            if config.eval_every and epoch % config.eval_every == 0:
+                row.update(quality_scores(config, state, log))
+            samples, columns = pictures()
+            plots.save_grid(samples, run_dir / "samples" / f"epoch_{epoch:03d}.png", cols=columns)
+            # Tables first, checkpoint second: a kill in between leaves an extra row that a resume
+            # drops, never a checkpoint without its row.
+            record.add_epoch(row, plots.image_grid(samples, columns))
         state.epoch.assign(epoch)
         manager.save(checkpoint_number=epoch)
         log(epoch_summary(row, config.epochs))
         if on_epoch_end:
             on_epoch_end(epoch, row)
 
-    save_networks(config, state, run_dir)
-    if frames := sorted((run_dir / "samples").glob("epoch_*.png")):
-        plots.save_gif(frames, run_dir / "progress.gif")
-    return read_history(record.history_path)
+    if record:
+        save_networks(config, state, run_dir)
+        if frames := sorted((run_dir / "samples").glob("epoch_*.png")):
+            plots.save_gif(frames, run_dir / "progress.gif")
+    distribute.finish(strategy, None if record else Path(manager.directory).parent)
+    return read_history(record.history_path) if record else None
+
+
+def open_run(config, state, run_dir, strategy, log):
+    """Restore ``state`` from the newest usable checkpoint in ``run_dir`` and open the run's
+    record: returns (checkpoint manager, RunLog, epochs done). Only the chief writes the run
+    directory: another worker of a multi-worker run gets no RunLog and a manager saving into a
+    temporary folder of its own (every worker must take part in a save)."""
+    manager = checkpoint_manager(state, run_dir)
+    start = restore(state, manager, log)
+    if not distribute.chief(strategy):
+        return checkpoint_manager(state, distribute.worker_folder(strategy)), None, start
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir, new=not start)
+    return manager, RunLog(run_dir, start, config.log_every), start
+
+
+class Batches:
+    """One epoch's batches: the tf.data pipeline, or under a strategy the same batches split
+    across the replicas, with the number of (global) steps either way."""
+
+    def __init__(self, dataset, strategy=None):
+        self.steps = int(dataset.cardinality())
+        self.batches = dataset if strategy is None else distribute.distribute_batches(strategy, dataset)
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        return iter(self.batches)
 
 
 def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir):
@@ -106,14 +140,15 @@ def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir):
     run before anything of this epoch is saved."""
     from tqdm.auto import tqdm
 
-    steps_per_epoch = int(batches.cardinality())
+    steps_per_epoch = len(batches)
     sums = {}
     bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", disable=verbose < 2,
                leave=False, unit="step")
     try:
         for i, batch in enumerate(batches, 1):
             losses = {key: float(value) for key, value in step(state, batch).items()}
-            record.add_step(epoch, (epoch - 1) * steps_per_epoch + i, losses)
+            if record:
+                record.add_step(epoch, (epoch - 1) * steps_per_epoch + i, losses)
             for key, value in losses.items():
                 if not math.isfinite(value):
                     raise TrainingDiverged(
@@ -155,13 +190,17 @@ def training_data(config, progress=False):
     return images, labels if config.model in CONDITIONAL else None
 
 
-def epoch_batches(config, parts, epoch):
-    """One epoch's batches of ``training_data``. Seeding the shuffle by epoch makes a resumed run
-    see the batches an uninterrupted one would."""
+def epoch_batches(config, parts, epoch, strategy=None):
+    """One epoch's ``Batches`` of ``training_data``. Seeding the shuffle by epoch makes a resumed
+    run see the batches an uninterrupted one would, on any number of replicas."""
     seed = config.seed * 100_003 + epoch
     if config.model in TRANSLATION:
-        return data.make_unpaired_dataset(*parts, batch_size=config.batch_size, seed=seed)
-    return data.make_dataset(*parts, batch_size=config.images_per_step, seed=seed)
+        return Batches(data.make_unpaired_dataset(*parts, batch_size=config.batch_size, seed=seed))
+    dataset = data.make_dataset(*parts, batch_size=config.images_per_step, seed=seed)
+    if strategy is not None and config.model in WASSERSTEIN:  # each replica: its rows of every critic batch
+        replicas = strategy.num_replicas_in_sync
+        dataset = dataset.map(lambda x: distribute.critic_rows_by_replica(x, config.n_critic, replicas))
+    return Batches(dataset, strategy)
 
 
 def progress_pictures(config, state):

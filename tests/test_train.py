@@ -32,8 +32,8 @@ def _wrap_training_step(monkeypatch, wrapper):
     n counting calls from 1: the compiled step itself cannot raise or be poisoned from Python."""
     real_make_step, calls = train_module.make_step, []
 
-    def make_step(config):
-        step = real_make_step(config)
+    def make_step(config, strategy=None):
+        step = real_make_step(config, strategy)
 
         def wrapped(checkpoint, batch):
             calls.append(1)
@@ -116,7 +116,7 @@ def one_epoch_run(tmp_path_factory):
 ])
 def test_resume_refuses_every_changed_setting_and_keeps_the_record(one_epoch_run, change, listed):
     saved = (one_epoch_run / "config.json").read_text()
-    with pytest.raises(ConfigError, match="only --epochs and --eval-every may change") as err:
+    with pytest.raises(ConfigError, match="only --epochs, --eval-every and --strategy may change") as err:
         train(small(epochs=2, **change), one_epoch_run, verbose=0)
     assert listed in str(err.value)
     assert (one_epoch_run / "config.json").read_text() == saved
