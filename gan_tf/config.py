@@ -158,6 +158,9 @@ class TrainConfig:
                    else "keeps pools of past fakes")
             raise ConfigError(f"{self.model} {why}, which each replica would do to its own copy; "
                               f"--strategy {self.strategy} is for {', '.join(DISTRIBUTED_MODELS)}")
+        if self.jit_compile and self.strategy in ("mirrored", "multi-worker"):
+            raise ConfigError(f"--xla is not supported with --strategy {self.strategy}: an XLA program runs "
+                              "on one device, and Keras too turns XLA off under tf.distribute; drop --xla")
         if self.pool_size < 0:
             raise ConfigError(f"pool_size must not be negative (0: no pool), got {self.pool_size}")
         if self.model in TRANSLATION and 0 < self.pool_size < self.batch_size:

@@ -61,8 +61,11 @@ def detect():
 
 
 def resolve(config):
-    """A copy of a TrainConfig with the speed-ups it leaves to the machine (None) chosen."""
+    """A copy of a TrainConfig with the speed-ups it leaves to the machine (None) chosen. Under a
+    tf.distribute strategy XLA stays off (gan_tf.distribute; a TPU compiles everything itself)."""
     chosen = detect()
+    if config.strategy != "default":
+        chosen["jit_compile"] = False
     return dataclasses.replace(config, **{key: chosen[key] for key in ("mixed_precision", "jit_compile")
                                           if getattr(config, key) is None})
 

@@ -283,10 +283,8 @@ def _replicated(config, strategy, gan_step, moving_average):
 
     def run(state, batch):
         if compiled.get("for") is not state:
-            jit_compile = hardware.jit_compile_for(config.jit_compile)
-
-            # XLA compiles what one replica does; the replicas' all-reduce stays outside it.
-            @tf.function(jit_compile=jit_compile)
+            # Without XLA, as Keras does under tf.distribute (config.validate refuses --xla here;
+            # a TPU compiles the step with XLA by itself).
             def on_replica(batch, seed):
                 return gan_step(state, batch, ReplicaNoise(seed))
 

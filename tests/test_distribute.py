@@ -48,6 +48,16 @@ def test_models_whose_step_cannot_be_replicated_are_refused(model):
         TrainConfig(model=model, strategy="mirrored").validate()
 
 
+def test_xla_stays_off_under_a_strategy():
+    """Keras turns XLA off under tf.distribute; gan_tf does the same, and refuses --xla there (it
+    failed here: one XLA program cannot reach the variables of two devices)."""
+    from gan_tf import hardware
+
+    assert hardware.resolve(TrainConfig(strategy="mirrored").validate()).jit_compile is False
+    with pytest.raises(ConfigError, match="--xla is not supported with --strategy mirrored"):
+        TrainConfig(strategy="mirrored", jit_compile=True).validate()
+
+
 def test_an_unknown_strategy_is_refused():
     with pytest.raises(ConfigError, match="unknown strategy 'horovod'"):
         TrainConfig(strategy="horovod").validate()
