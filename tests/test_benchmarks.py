@@ -149,3 +149,15 @@ def test_colour_generator_smoke_run(tmp_path):
     assert [line.split()[0] for line in lines] == ["transposed_dropout0.3", "resize_dropout0.3",
                                                    "transposed_dropout0.0", "resize_dropout0.0"]
     assert all((tmp_path / f"{line.split()[0]}.png").exists() for line in lines)
+
+
+def test_distribute_speed_smoke_run():
+    out = run("distribute_speed.py", "--rounds", 1, "--steps", 1, "--batch-size", 16)
+    summary = json.loads(out.split("SUMMARY ", 1)[1])
+    assert set(summary["ratio_to_default"]) == {"default", "mirrored x1", "mirrored x2", "2 workers"}
+    assert all(ratio > 0 for ratio in summary["ratio_to_default"].values())
+    paper = out.split("On paper", 1)[1].splitlines()
+    rows = [line.split() for line in paper if line.split() and line.split()[0] in ("1", "2", "4", "8")]
+    assert [row[0] for row in rows] == ["1", "2", "4", "8"] and rows[0][-1] == "1.00x"
+    speedups = [float(row[-1].rstrip("x")) for row in rows]
+    assert speedups == sorted(speedups) and speedups[-1] < 8  # the all-reduce costs something

@@ -91,14 +91,14 @@ def replica_check(*args):
 
 @pytest.mark.parametrize("model, options", [("dcgan", []), ("wgan_gp", ["--sgd"])])
 def test_two_replicas_train_as_one_device_does(real_data_dir, model, options):
-    """10 steps of the same global batch (32) with the same batches and noise, on one replica and
+    """6 steps of the same global batch (32) with the same batches and noise, on one replica and
     split over two. They may differ only by float32 rounding (the gradients of two half batches
     are summed in another order). The tolerance is measured, not guessed: the same run on one
     device with every weight changed by one rounding step (2^-23) drifts this far. A wrongly
     scaled gradient (e.g. the replicas' mean losses not divided by 2) would move the weights as
     far as training itself does. dcgan runs with its Adam (the dropout rate set to 0: Keras draws
     masks per replica); wgan_gp with plain SGD, since Adam would hide a wrong gradient scale."""
-    gaps = replica_check(model, 10, *options)
+    gaps = replica_check(model, 6, *options)
     assert gaps["weights_moved"] > 1e-2  # training did move the weights
     assert gaps["weight_gap"] <= 3 * gaps["nudged_weight_gap"] + 1e-6, gaps
     assert max(gaps["loss_gap"]) <= 3 * max(gaps["nudged_loss_gap"]) + 1e-6, gaps
@@ -116,37 +116,29 @@ def test_mirrored_cgan_trains_resumes_on_one_device_and_samples(tmp_path, real_d
                  "--data-dir", real_data_dir, "--eval-every", 0, env=two_cpus)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "mirrored strategy: 2 replicas, global batch 64 = 2 x 32 per replica" in result.stdout
-    # The same run goes on without a strategy, then with one again: the state restores either way.
+    # The same run goes on without a strategy (the multi-worker test resumes under one).
     result = run("train", "cgan", "--epochs", 2, "--limit", 320, "--out", out, "--data-dir", real_data_dir,
                  "--eval-every", 0)
     assert result.returncode == 0 and "resumed from epoch 1" in result.stdout, result.stderr[-3000:]
-    result = run("train", "cgan", "--strategy", "mirrored", "--epochs", 3, "--limit", 320, "--out", out,
-                 "--data-dir", real_data_dir, "--eval-every", 0, env=two_cpus)
-    assert result.returncode == 0 and "resumed from epoch 2" in result.stdout, result.stderr[-3000:]
     rows = history(out)
-    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    assert [row["epoch"] for row in rows] == ["1", "2"]
     assert all(np.isfinite(float(row["d_loss"])) for row in rows)
-    assert json.loads((out / "config.json").read_text())["strategy"] == "mirrored"
-    assert len(list((out / "samples").glob("epoch_*.png"))) == 3
+    assert json.loads((out / "config.json").read_text())["strategy"] == "default"
+    assert len(list((out / "samples").glob("epoch_*.png"))) == 2
     result = run("sample", out, "--n", 20, "--out", tmp_path / "s.npy")
     assert result.returncode == 0, result.stderr[-3000:]
     images = np.load(tmp_path / "s.npy")
     assert images.shape == (20, 28, 28, 1) and np.all(np.abs(images) <= 1)
-    assert images.std(axis=0).mean() > 0  # 15 steps in: not yet digits, but one image per noise vector
+    assert images.std(axis=0).mean() > 0  # 10 steps in: not yet digits, but one image per noise vector
 
 
-def test_mirrored_wgan_gp_refuses_an_uneven_batch_then_trains(tmp_path, real_data_dir):
-    out, two_cpus = tmp_path / "run", {"GAN_TF_CPU_DEVICES": "2"}
+def test_an_uneven_batch_is_refused_before_training(tmp_path, real_data_dir):
+    out = tmp_path / "run"
     result = run("train", "wgan_gp", "--strategy", "mirrored", "--batch-size", 33, "--epochs", 1,
-                 "--limit", 330, "--out", out, "--data-dir", real_data_dir, env=two_cpus)
+                 "--limit", 330, "--out", out, "--data-dir", real_data_dir, env={"GAN_TF_CPU_DEVICES": "2"})
     assert result.returncode == 2
     assert "error: --batch-size 33 does not split evenly across 2 replicas" in result.stderr
     assert not (out / "checkpoints").exists()
-    result = run("train", "wgan_gp", "--strategy", "mirrored", "--batch-size", 32, "--epochs", 1,
-                 "--limit", 640, "--out", out, "--data-dir", real_data_dir, env=two_cpus)
-    assert result.returncode == 0, result.stderr[-3000:]
-    (row,) = history(out)
-    assert float(row["wasserstein"]) != 0 and float(row["gradient_penalty"]) > 0
 
 
 def test_multi_worker_needs_a_cluster(tmp_path):
