@@ -12,6 +12,7 @@ from . import data
 from .config import (
     AUGMENTATIONS,
     CPU_DEVICES_ENV,
+    DENSITY_K,
     GENERATOR_LOSS_NAMES,
     MODEL_DEFAULTS,
     MODELS,
@@ -260,9 +261,8 @@ def _evaluate(args):
         raise ConfigError(f"{args.labels}: {e}") from None
     from .metrics import Evaluator
 
-    log = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout is the JSON)
     try:
-        scores = Evaluator(args.dataset, args.data_dir, log).evaluate(images, k=args.k, labels=labels)
+        scores = Evaluator(args.dataset, args.data_dir, _to_stderr).evaluate(images, k=args.k, labels=labels)
     except ValueError as e:
         raise ConfigError(f"{args.samples or 'real images'}: {e}") from None
     if args.real:
@@ -293,13 +293,12 @@ def _evaluate_folder(args, folder):
             data.prepare_images(images, (size, size, 3))
         except ValueError as e:
             raise ConfigError(f"{args.samples}: {e}") from None
-        if len(images) <= max(args.k, 5):
-            raise ConfigError(f"{args.samples}: need more than {max(args.k, 5)} images for the k-NN metrics, "
-                              f"got {len(images)}")
+        if len(images) <= max(args.k, DENSITY_K):
+            raise ConfigError(f"{args.samples}: need more than {max(args.k, DENSITY_K)} images for the k-NN "
+                              f"metrics, got {len(images)}")
     from .folder_metrics import FolderEvaluator
 
-    log = lambda message: print(message, file=sys.stderr)  # noqa: E731  (stdout is the JSON)
-    evaluator = FolderEvaluator(folder, size, log=log)
+    evaluator = FolderEvaluator(folder, size, log=_to_stderr)
     try:
         scores = evaluator.real_floor(args.k) if args.real else evaluator.evaluate(images, k=args.k)
     except ValueError as e:
@@ -308,6 +307,11 @@ def _evaluate_folder(args, folder):
     if args.real:
         scores["assumed_input"] = "the folder's held-out half of real pictures (the floor)"
     print(json.dumps(scores, indent=2))
+
+
+def _to_stderr(message):
+    """The log of 'evaluate', whose stdout is the JSON of its scores."""
+    print(message, file=sys.stderr)
 
 
 def _load_npy(path):

@@ -52,6 +52,7 @@ TRANSLATION = ("cyclegan",)  # image-to-image: two generators, no noise
 FOLDER_MODELS = ("dcgan", "wgan", "wgan_gp")  # the models an image folder (no labels, one domain) can train
 # DiffAugment (Zhao et al. 2020, gan_tf.augment): the transforms --augment may name.
 AUGMENTATIONS = ("color", "translation", "cutout")
+DENSITY_K = 5  # neighbours for density and coverage (gan_tf.metrics), as Naeem et al. recommend
 # tf.distribute strategies --strategy may name (gan_tf.distribute); "default" is one device.
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 CPU_DEVICES_ENV = "GAN_TF_CPU_DEVICES"  # without a GPU, mirror over the CPU split into this many devices

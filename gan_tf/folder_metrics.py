@@ -31,7 +31,15 @@ import tensorflow as tf
 from keras import layers
 
 from . import data
-from .metrics import DENSITY_K, cache_dir, density_coverage, frechet_distance, precision_recall, unit_length
+from .metrics import (
+    DENSITY_K,
+    RealReference,
+    cache_dir,
+    density_coverage,
+    frechet_distance,
+    precision_recall,
+    unit_length,
+)
 
 ENCODER_EPOCHS = 8
 ENCODER_MIN_STEPS = 600  # a small folder gets more epochs, so the encoder still sees enough batches
@@ -134,7 +142,7 @@ def kernel_distance(x, y, subset=KID_SUBSET, subsets=KID_SUBSETS, seed=0):
     return float(np.mean(scores)), float(np.std(scores))
 
 
-class FolderEvaluator:
+class FolderEvaluator(RealReference):
     """Scores images against an image folder's pictures in the rotation encoder's features;
     build once, call many times. ``images``: the folder's pictures as uint8 (N, S, S, 3), when
     the caller has read them already (else read from ``folder`` at ``image_size``).
@@ -154,9 +162,7 @@ class FolderEvaluator:
         self.reference, self.held_out = images[: len(images) // 2], images[len(images) // 2:]
         self.encoder, self.accuracy = load_encoder(images, log)
         self._features = keras.Model(self.encoder.input, self.encoder.get_layer("features").output)
-        self.real_features = self.features(data.to_unit_range(self.reference))
-        self.real_mu, self.real_cov = self.real_features.mean(0), np.cov(self.real_features, rowvar=False)
-        self.real_directions = unit_length(self.real_features)
+        self.set_reference(self.features(data.to_unit_range(self.reference)))
 
     def real_floor(self, k=3):
         """The scores of the held-out half of the real pictures: what a perfect generator gets."""
@@ -181,8 +187,9 @@ class FolderEvaluator:
         feats = self.features(images)
         kid, kid_std = kernel_distance(feats, self.real_features)
         directions = unit_length(feats)
-        precision, recall = precision_recall(self.real_directions, directions, k)
-        density, coverage = density_coverage(self.real_directions, directions, DENSITY_K)
+        precision, recall = precision_recall(self.real_directions, directions, k, self.real_radii(k))
+        density, coverage = density_coverage(self.real_directions, directions, DENSITY_K,
+                                             self.real_radii(DENSITY_K))
         return {"n": len(images), "assumed_input": assumed, "kid": kid, "kid_std": kid_std,
                 "fd": frechet_distance(feats.mean(0), np.cov(feats, rowvar=False),
                                        self.real_mu, self.real_cov),

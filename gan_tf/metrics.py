@@ -31,6 +31,7 @@ import tensorflow as tf
 from keras import layers
 
 from . import data
+from .config import DENSITY_K  # neighbours for density and coverage (the CLI checks it too)
 from .data import prepare_images, to_unit_range  # noqa: F401 - metrics.prepare_images is public
 from .models import num_classes_of
 from .sampling import balanced_labels, generate, translate
@@ -39,7 +40,6 @@ CACHE_ENV = "GAN_TF_CACHE_DIR"
 SHIPPED_DIR = Path(__file__).resolve().parent / "classifiers"
 REQUIRED_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90}
 CLASSIFIER_EPOCHS = {"mnist": 4, "fashion_mnist": 6}  # clothes are harder to tell apart than digits
-DENSITY_K = 5  # neighbours for density and coverage, as Naeem et al. recommend
 
 
 def cache_dir():
@@ -226,7 +226,25 @@ def class_recall(directions, labels, real_directions, real_labels, k=3, num_clas
     return scores
 
 
-class Evaluator:
+class RealReference:
+    """The real images' features that scores compare against: their mean and covariance (FD),
+    unit-length directions (k-NN metrics) and k-NN radii, each k's computed once on first use.
+    Shared by ``Evaluator`` and folder_metrics.FolderEvaluator."""
+
+    def set_reference(self, real_features):
+        self.real_features = real_features
+        self.real_mu, self.real_cov = real_features.mean(0), np.cov(real_features, rowvar=False)
+        self.real_directions = unit_length(real_features)
+        self._real_radii = {}  # k -> radii (2 s for 10,000 points)
+
+    def real_radii(self, k):
+        """The k-NN radii of the real directions, computed on first use."""
+        if k not in self._real_radii:
+            self._real_radii[k] = _kth_neighbour_radius(self.real_directions, k)
+        return self._real_radii[k]
+
+
+class Evaluator(RealReference):
     """Scores images against one dataset's real test split; build once, call many times."""
 
     def __init__(self, dataset="mnist", data_dir=None, log=print):
@@ -236,17 +254,7 @@ class Evaluator:
                                      [self.classifier.get_layer("features").output,
                                       self.classifier.output])
         test_x, self.test_labels = data.load(self.dataset, "test", data_dir=data_dir)
-        self.real_features, _ = self.features(to_unit_range(test_x))
-        self.real_mu = self.real_features.mean(0)
-        self.real_cov = np.cov(self.real_features, rowvar=False)
-        self.real_directions = unit_length(self.real_features)
-        self._real_radii = {}  # k -> the real points' k-NN radii, computed once (2 s for 10,000)
-
-    def real_radii(self, k):
-        """The k-NN radii of the real test features (unit length), computed on first use."""
-        if k not in self._real_radii:
-            self._real_radii[k] = _kth_neighbour_radius(self.real_directions, k)
-        return self._real_radii[k]
+        self.set_reference(self.features(to_unit_range(test_x))[0])
 
     def features(self, images):
         """(penultimate features float64 (N, 128), class probabilities (N, 10)) of [-1, 1] images."""

@@ -125,11 +125,14 @@ class Batches:
     across the replicas, with the number of (global) steps either way."""
 
     def __init__(self, dataset, strategy=None):
-        self.steps = int(dataset.cardinality())
+        self.dataset, self.steps = dataset, int(dataset.cardinality())
         self.batches = dataset if strategy is None else distribute.distribute_batches(strategy, dataset)
 
     def __len__(self):
         return self.steps
+
+    def cardinality(self):  # what epoch_batches returned before (a tf.data.Dataset) answered
+        return self.dataset.cardinality()
 
     def __iter__(self):
         return iter(self.batches)
