@@ -11,7 +11,8 @@ up before TensorFlow starts), one after another, --rounds times in turn:
 - ``mirrored x1``: MirroredStrategy on one device: the cost of the strategy's machinery alone;
 - ``mirrored x2``: MirroredStrategy on the CPU split into 2 logical devices;
 - ``2 workers``: MultiWorkerMirroredStrategy, two processes talking over 127.0.0.1.
-Prints each set-up's median steps/second and its ratio to ``default``.
+Prints each set-up's median steps/second and its ratio to the first (``default``; --setups
+chooses).
 
 Then, on paper, for N GPUs: the dcgan step's FLOPs (counted by benchmarks/step_speed.step_flops at this
 batch per GPU) and the all-reduce volume (both networks' parameters x 4 bytes, summed once per step;
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SETUPS = ("default", "mirrored x1", "mirrored x2", "2 workers")
 sys.path.insert(0, str(HERE))
 
 
@@ -127,6 +129,8 @@ def main():
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--gpu-tflops", type=float, default=10.0)
     parser.add_argument("--link-gbs", type=float, default=25.0)
+    parser.add_argument("--setups", default=",".join(SETUPS),
+                        help="comma-separated set-ups to time; ratios are to the first")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -138,20 +142,23 @@ def main():
                        if line.startswith("Model name")), "unknown")
     print(f"CPU: {model_name}, {os.cpu_count()} cores; {args.model}, global batch {args.batch_size}, "
           f"{args.steps} timed steps, {args.rounds} rounds")
-    setups = ["default", "mirrored x1", "mirrored x2", "2 workers"]
+    setups = [setup.strip() for setup in args.setups.split(",")]
+    if unknown := [setup for setup in setups if setup not in SETUPS]:
+        parser.error(f"unknown set-up(s) {', '.join(unknown)}; choose from {', '.join(SETUPS)}")
     rates = {setup: [] for setup in setups}
     for round_ in range(args.rounds):
         for setup in setups if round_ % 2 == 0 else setups[::-1]:
             rates[setup].append(measure(setup, args))
             print(f"  round {round_ + 1} {setup:>12}: {rates[setup][-1]:.2f} steps/s", flush=True)
-    base = statistics.median(rates["default"])
-    print(f"\n{'set-up':>12} {'steps/s':>8} {'images/s':>9} {'vs default':>11}")
+    base = statistics.median(rates[setups[0]])
+    print(f"\n{'set-up':>12} {'steps/s':>8} {'images/s':>9} {'vs ' + setups[0]:>14}")
     for setup in setups:
         rate = statistics.median(rates[setup])
-        print(f"{setup:>12} {rate:>8.2f} {rate * args.batch_size:>9.0f} {rate / base:>10.2f}x")
+        print(f"{setup:>12} {rate:>8.2f} {rate * args.batch_size:>9.0f} {rate / base:>13.2f}x")
     on_paper(args.batch_size, args.gpu_tflops, args.link_gbs)
     summary = {setup: round(statistics.median(rates[setup]) / base, 3) for setup in setups}
-    print("SUMMARY " + json.dumps({"cpu": model_name, "model": args.model, "ratio_to_default": summary}))
+    print("SUMMARY " + json.dumps({"cpu": model_name, "model": args.model, "ratio_to": setups[0],
+                                   "ratios": summary}))
 
 
 if __name__ == "__main__":

@@ -152,10 +152,12 @@ def test_colour_generator_smoke_run(tmp_path):
 
 
 def test_distribute_speed_smoke_run():
-    out = run("distribute_speed.py", "--rounds", 1, "--steps", 1, "--batch-size", 16)
+    # Two of the four set-ups (the other two run in tests/test_distribute.py): CI time.
+    out = run("distribute_speed.py", "--rounds", 1, "--steps", 1, "--batch-size", 16,
+              "--setups", "mirrored x2,2 workers")
     summary = json.loads(out.split("SUMMARY ", 1)[1])
-    assert set(summary["ratio_to_default"]) == {"default", "mirrored x1", "mirrored x2", "2 workers"}
-    assert all(ratio > 0 for ratio in summary["ratio_to_default"].values())
+    assert summary["ratio_to"] == "mirrored x2" and summary["ratios"]["mirrored x2"] == 1.0
+    assert summary["ratios"]["2 workers"] > 0
     paper = out.split("On paper", 1)[1].splitlines()
     rows = [line.split() for line in paper if line.split() and line.split()[0] in ("1", "2", "4", "8")]
     assert [row[0] for row in rows] == ["1", "2", "4", "8"] and rows[0][-1] == "1.00x"

@@ -141,10 +141,13 @@ def test_an_uneven_batch_is_refused_before_training(tmp_path, real_data_dir):
     assert not (out / "checkpoints").exists()
 
 
-def test_multi_worker_needs_a_cluster(tmp_path):
-    result = run("train", "dcgan", "--strategy", "multi-worker", "--epochs", 1, "--out", tmp_path / "run",
-                 env={"TF_CONFIG": ""})
-    assert result.returncode == 2 and "--strategy multi-worker needs TF_CONFIG" in result.stderr
+def test_multi_worker_needs_a_valid_cluster(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="--strategy multi-worker needs TF_CONFIG"):
+        distribute.make_strategy("multi-worker")
+    monkeypatch.setenv("TF_CONFIG", "{'cluster': ")
+    with pytest.raises(ConfigError, match="TF_CONFIG is not valid JSON"):
+        distribute.make_strategy("multi-worker")
 
 
 def free_port():
