@@ -177,13 +177,14 @@ def _weights(run_dir, direction):
 def test_a_stopped_cyclegan_run_resumes_to_the_same_end(tmp_path, real_data_dir):
     """Both generators, both discriminators, their optimizers, the pools and the noise stream
     are all in the checkpoint: 1 + 1 epochs end where 2 straight epochs do."""
-    settings = dict(data_dir=real_data_dir)
-    straight = train(small(**settings, eval_every=1), tmp_path / "straight", verbose=0)
-    train(small(**settings, epochs=1, eval_every=1), tmp_path / "resumed", verbose=0)
-    resumed = train(small(**settings, eval_every=1), tmp_path / "resumed", verbose=0)
+    settings = dict(data_dir=real_data_dir, eval_every=2)  # scored after epoch 2 only (CI time)
+    straight = train(small(**settings), tmp_path / "straight", verbose=0)
+    train(small(**settings, epochs=1), tmp_path / "resumed", verbose=0)
+    resumed = train(small(**settings), tmp_path / "resumed", verbose=0)
     assert resumed["epoch"] == straight["epoch"] == [1, 2]
     np.testing.assert_allclose(resumed["cycle"], straight["cycle"], rtol=1e-4)
-    np.testing.assert_allclose(resumed["l1_ab"], straight["l1_ab"], rtol=1e-3)
+    assert np.isnan(straight["l1_ab"][0]) and np.isfinite(straight["l1_ab"][1])
+    np.testing.assert_allclose(resumed["l1_ab"][1], straight["l1_ab"][1], rtol=1e-3)
     for direction in ("ab", "ba"):
         pairs = zip(_weights(tmp_path / "resumed", direction), _weights(tmp_path / "straight", direction))
         for x, y in pairs:
@@ -192,8 +193,10 @@ def test_a_stopped_cyclegan_run_resumes_to_the_same_end(tmp_path, real_data_dir)
     for name in ("samples/epoch_002.png", "progress.gif", "generator_ab.keras", "generator_ba.keras"):
         assert (run / name).is_file(), name
     history = read_history(run / "history.csv")
-    for key in ("d_loss", "g_loss", "cycle", "identity", "l1_ab", "l1_identity", "class_kept_ab", "cfid_ab"):
+    for key in ("d_loss", "g_loss", "cycle", "identity"):
         assert np.isfinite(history[key]).all(), key
+    for key in ("l1_ab", "l1_identity", "class_kept_ab", "cfid_ab"):
+        assert np.isfinite(history[key][-1]), key
     # A changed setting on resume is refused like any other.
     with pytest.raises(ConfigError, match="cycle_weight: saved 10.0, now 0.0"):
         train(small(**settings, epochs=3, cycle_weight=0.0), run, verbose=0)
