@@ -58,9 +58,10 @@ def build(config, strategy=None):
             extra["ema_generator"].set_weights(generator.get_weights())
     kind = "rmsprop" if config.model == "wgan" else "adam"
     g_optimizer, d_optimizer = (
-        make_optimizer(net, config.learning_rate, config.beta_1, config.beta_2, kind,
+        make_optimizer(net, rate, config.beta_1, config.beta_2, kind,
                        loss_scaling=bool(config.mixed_precision))
-        for net in (generator, discriminator))
+        for net, rate in [(generator, config.learning_rate),
+                          (discriminator, config.discriminator_learning_rate)])
     rng = tf.random.Generator.from_seed(config.seed)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     # Keras keeps each Dropout layer's random state outside the model's saved weights;
@@ -83,7 +84,10 @@ def build_cyclegan(config):
                     discriminator_a=models.make_patch_discriminator(name="discriminator_a"))
     names = dict(generator="g_optimizer", generator_ba="g_ba_optimizer",
                  discriminator="d_optimizer", discriminator_a="d_a_optimizer")
-    optimizers = {names[key]: make_optimizer(net, config.learning_rate, config.beta_1, config.beta_2,
+    rates = dict(generator=config.learning_rate, generator_ba=config.learning_rate,
+                 discriminator=config.discriminator_learning_rate,
+                 discriminator_a=config.discriminator_learning_rate)
+    optimizers = {names[key]: make_optimizer(net, rates[key], config.beta_1, config.beta_2,
                                              loss_scaling=bool(config.mixed_precision))
                   for key, net in nets.items()}
     return tf.train.Checkpoint(**nets, **optimizers,

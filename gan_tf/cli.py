@@ -92,6 +92,9 @@ def _add_train(commands):
                             f"(default: ${data.DATA_ENV}, then the repo's data/)")
     train.add_argument("--lr", type=float, default=None,
                        help=f"learning rate of both networks (default: {_per_model('learning_rate')})")
+    train.add_argument("--d-lr", type=float, default=None, metavar="LR",
+                       help="the discriminator's (critic's) own learning rate, two time-scales "
+                            "(default: --lr)")
     train.add_argument("--beta1", type=float, default=None,
                        help=f"Adam beta_1 of both networks (default: {_per_model('beta_1')})")
     train.add_argument("--loss", default=DEFAULTS.generator_loss, choices=GENERATOR_LOSS_NAMES,
@@ -330,6 +333,7 @@ def _train(args):
         model=args.model, dataset=args.dataset, image_size=args.image_size, augment=args.augment,
         epochs=args.epochs, batch_size=args.batch_size,
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
+        d_learning_rate=args.d_lr,
         beta_1=args.beta1, generator_loss=args.loss, mode_seeking=args.mode_seeking,
         label_channel=args.label_channel, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,

@@ -42,7 +42,8 @@ MODEL_DEFAULTS = {
 # The strategy may change too: a run started on one device can go on over several, or back.
 RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir", "strategy")
 # What a run saved by an older gan_tf, whose config.json lacks a setting, trained with.
-SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": ""}
+SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": "",
+                "d_learning_rate": None}
 # TensorFlow's DCGAN tutorial, for comparisons: TrainConfig(model="dcgan", **TUTORIAL_RECIPE).
 TUTORIAL_RECIPE = dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, ema_decay=0.0)
 MODELS = tuple(MODEL_DEFAULTS)
@@ -79,6 +80,7 @@ class TrainConfig:
     seed: int = 0
     latent_dim: int = LATENT_DIM
     learning_rate: float | None = None
+    d_learning_rate: float | None = None  # D's own rate (TTUR, Heusel et al. 2017; None: learning_rate)
     beta_1: float | None = None
     beta_2: float | None = None
     generator_loss: str = "non_saturating"  # dcgan, cgan
@@ -133,8 +135,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be at least 1, got {self.limit}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate}")
+        for name in ("learning_rate", "d_learning_rate"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{name} must be a positive number, got {value}")
         for name in ("beta_1", "beta_2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -204,6 +208,11 @@ class TrainConfig:
         if names and self.model in TRANSLATION:
             raise ConfigError("--augment is for dcgan, cgan, wgan and wgan_gp")
         self.augment = ",".join(names)
+
+    @property
+    def discriminator_learning_rate(self):
+        """D's learning rate: its own when set (two time-scales), else the one both networks share."""
+        return self.d_learning_rate or self.learning_rate
 
     @property
     def image_shape(self):

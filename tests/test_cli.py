@@ -24,6 +24,7 @@ def run(*args, env=None):
     (["--image-size", "64"], "mnist images are 28x28; --image-size is for image folders"),
     (["--augment", "color,flip"], "unknown augmentation 'flip'"),
     (["--lr", "0"], "learning_rate must be a positive"),
+    (["--d-lr", "-1"], "d_learning_rate must be a positive"),
 ])
 def test_impossible_training_settings_are_refused(tmp_path, args, message):
     result = run("train", "dcgan", "--out", tmp_path / "run", *args)

@@ -112,6 +112,7 @@ def one_epoch_run(tmp_path_factory):
     (dict(generator_loss="saturating"), "generator_loss: saved 'non_saturating', now 'saturating'"),
     (dict(jit_compile=True), "jit_compile: saved False, now True"),
     (dict(ema_decay=0.99), "ema_decay: saved 0.999, now 0.99"),
+    (dict(d_learning_rate=4e-4), "d_learning_rate: saved None, now 0.0004"),
     (dict(ema_decay=0.0, latent_dim=64), "latent_dim: saved 100, now 64; ema_decay: saved 0.999, now 0.0"),
 ])
 def test_resume_refuses_every_changed_setting_and_keeps_the_record(one_epoch_run, change, listed):
@@ -164,6 +165,20 @@ def test_saturating_loss_reaches_the_step(tmp_path, one_epoch_run):
     for run_dir, sign in ((tmp_path, -1), (one_epoch_run, 1)):  # the second: non_saturating
         g_losses = np.array(read_history(run_dir / "steps.csv")["g_loss"])
         assert len(g_losses) == 4 and (sign * g_losses > 0).all(), (run_dir, g_losses)
+
+
+def test_two_time_scales_give_the_discriminator_its_own_learning_rate():
+    from gan_tf.checkpoints import build
+
+    for config, rates in [(small(), (2e-4, 2e-4)),
+                          (small(d_learning_rate=4e-4, learning_rate=1e-4), (1e-4, 4e-4)),
+                          (small(model="cyclegan", batch_size=16, d_learning_rate=3e-4), (2e-4, 3e-4))]:
+        state = build(config.validate())
+        learning_rates = [float(opt.learning_rate) for opt in (state.g_optimizer, state.d_optimizer)]
+        assert learning_rates == pytest.approx(rates)
+        if config.model == "cyclegan":  # both discriminators, both generators
+            assert float(state.d_a_optimizer.learning_rate) == pytest.approx(rates[1])
+            assert float(state.g_ba_optimizer.learning_rate) == pytest.approx(rates[0])
 
 
 def test_generator_keras_holds_the_moving_average(one_epoch_run):
@@ -273,6 +288,7 @@ def test_nothing_to_do_when_already_trained(tmp_path, capsys):
     (dict(dataset="cifar10"), "unknown dataset"),
     (dict(model="stylegan"), "unknown model"),
     (dict(learning_rate=-1.0), "learning_rate must be a positive"),
+    (dict(d_learning_rate=0.0), "d_learning_rate must be a positive"),
     (dict(beta_1=1.0), r"beta_1 must be in \[0, 1\)"),
     (dict(generator_loss="hinge"), "unknown generator loss"),
     (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
