@@ -46,10 +46,12 @@ def build(config, strategy=None):
     with dtype_policy(config.mixed_precision):
         generator = models.make_generator(config.latent_dim, num_classes=num_classes,
                                           image_shape=config.image_shape,
-                                          synchronized=config.strategy != "default")
+                                          synchronized=config.strategy != "default",
+                                          categories=config.categories)
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
-            dropout=0.0 if config.model in WASSERSTEIN else 0.3, num_classes=num_classes,
+            dropout=config.d_dropout, spectral_norm=bool(config.spectral_norm), num_classes=num_classes,
+            categories=config.categories,
             label_channel=bool(config.label_channel), image_shape=config.image_shape,
             name="critic" if config.model in WASSERSTEIN else "discriminator")
         extra = {}

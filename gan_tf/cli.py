@@ -104,6 +104,17 @@ def _add_train(commands):
                        help="dcgan, cgan: weight of the mode-seeking term, which makes images of one "
                             "class differ as their noise does; 0: off "
                             f"(default: {_per_model('mode_seeking')})")
+    train.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
+                       help="dcgan, cgan, wgan_gp: spectral normalisation of the discriminator's layers "
+                            "(default: off)")
+    train.add_argument("--d-dropout", type=float, default=None, metavar="RATE",
+                       help="dropout rate of the discriminator (default: 0.3; a WGAN critic has none)")
+    train.add_argument("--r1", type=float, default=None, metavar="GAMMA",
+                       help="dcgan, cgan: weight of the R1 penalty on the discriminator's gradient at "
+                            "real images; 0: off (default: 0)")
+    train.add_argument("--categories", type=int, default=None, metavar="K",
+                       help="dcgan: InfoGAN's categorical code: G reads a code of K values off its noise "
+                            "and D learns to tell it from the image; 0: off (default: 0)")
     train.add_argument("--label-channel", action=argparse.BooleanOptionalAction, default=None,
                        help="cgan: the discriminator also sees the label as a learned image channel, "
                             "besides the projection (default: on)")
@@ -335,7 +346,8 @@ def _train(args):
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
         d_learning_rate=args.d_lr,
         beta_1=args.beta1, generator_loss=args.loss, mode_seeking=args.mode_seeking,
-        label_channel=args.label_channel, n_critic=args.n_critic,
+        label_channel=args.label_channel, spectral_norm=args.spectral_norm, d_dropout=args.d_dropout,
+        r1_weight=args.r1, categories=args.categories, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
         jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir,
         transform=args.transform, cycle_weight=args.cycle_weight, identity_weight=args.identity_weight,

@@ -26,24 +26,28 @@ LATENT_DIM = 100
 #         of 16 (the paper's 1 would leave a CPU idle). Scores its translations every epoch.
 # Mixed precision and XLA are left to the machine (None) for every model: gan_tf.hardware.speedups
 # turns them on where they were measured or documented to pay off.
-_GAN = dict(batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999)
+# Every model: D without spectral normalisation or R1 penalty; dropout 0.3 in D, none in a WGAN
+# critic; no InfoGAN code.
+_D = dict(spectral_norm=False, r1_weight=0.0, d_dropout=0.3, categories=0)
+_GAN = dict(_D, batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999)
+_CRITIC = dict(_D, d_dropout=0.0, ema_decay=0.0, eval_every=0, mode_seeking=0.0)
 MODEL_DEFAULTS = {
     "dcgan": dict(_GAN, eval_every=0, mode_seeking=0.0),
     "cgan": dict(_GAN, eval_every=1, mode_seeking=0.2, label_channel=True),
-    "wgan": dict(batch_size=64, learning_rate=5e-5, beta_1=0.9, beta_2=0.999, ema_decay=0.0, eval_every=0,
-                 mode_seeking=0.0),
-    "wgan_gp": dict(batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9, ema_decay=0.0, eval_every=0,
-                    mode_seeking=0.0),
-    "cyclegan": dict(batch_size=16, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.0, eval_every=1,
-                     mode_seeking=0.0),
+    "wgan": dict(_CRITIC, batch_size=64, learning_rate=5e-5, beta_1=0.9, beta_2=0.999),
+    "wgan_gp": dict(_CRITIC, batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9),
+    "cyclegan": dict(_D, d_dropout=0.0, batch_size=16, learning_rate=2e-4, beta_1=0.5, beta_2=0.999,
+                     ema_decay=0.0, eval_every=1, mode_seeking=0.0),
 }
 # Settings a resumed run may change: the total to reach, what is measured and logged, where
 # the data lives. Any other change would make the run's record describe two runs.
 # The strategy may change too: a run started on one device can go on over several, or back.
 RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir", "strategy")
-# What a run saved by an older gan_tf, whose config.json lacks a setting, trained with.
+# What a run saved by an older gan_tf, whose config.json lacks a setting, trained with (a
+# function of the saved settings where that depended on the model).
 SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": "",
-                "d_learning_rate": None}
+                "d_learning_rate": None, "spectral_norm": False, "r1_weight": 0.0, "categories": 0,
+                "d_dropout": lambda saved: 0.0 if saved.get("model") in WASSERSTEIN + TRANSLATION else 0.3}
 # TensorFlow's DCGAN tutorial, for comparisons: TrainConfig(model="dcgan", **TUTORIAL_RECIPE).
 TUTORIAL_RECIPE = dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, ema_decay=0.0)
 MODELS = tuple(MODEL_DEFAULTS)
@@ -87,6 +91,10 @@ class TrainConfig:
     mode_seeking: float | None = None  # dcgan, cgan: weight of the mode-seeking term (0: off)
     label_channel: bool | None = None  # cgan: D also sees the label as a learned image channel
     ema_decay: float | None = None  # sample from a moving average of G's weights (0: off)
+    spectral_norm: bool | None = None  # dcgan, cgan, wgan_gp: spectrally normalised D (Miyato et al. 2018)
+    d_dropout: float | None = None  # D's dropout rate (0: none)
+    r1_weight: float | None = None  # dcgan, cgan: gamma of the R1 penalty (Mescheder et al. 2018; 0: off)
+    categories: int | None = None  # dcgan: an InfoGAN code of this many values read off z (0: none)
     n_critic: int = 5  # wgan, wgan_gp: critic updates per generator update
     gp_weight: float = 10.0  # wgan_gp: the gradient penalty's lambda
     clip_value: float = 0.01  # wgan: critic weights are clipped to [-c, c]
@@ -148,6 +156,26 @@ class TrainConfig:
             raise ConfigError(f"mode_seeking must be a number >= 0 (0 turns it off), got {self.mode_seeking}")
         if self.mode_seeking and self.model not in ("dcgan", "cgan"):
             raise ConfigError(f"mode_seeking is for dcgan and cgan; {self.model} trains with its own step")
+        if self.spectral_norm and self.model not in ("dcgan", "cgan", "wgan_gp"):
+            raise ConfigError(f"spectral_norm is for dcgan, cgan and wgan_gp; {self.model} "
+                              + ("keeps its critic Lipschitz by clipping" if self.model == "wgan"
+                                 else "has patch discriminators of its own"))
+        if self.d_dropout is not None and not 0 <= self.d_dropout < 1:
+            raise ConfigError(f"d_dropout must be in [0, 1) (0: none), got {self.d_dropout}")
+        if self.d_dropout and self.model not in ("dcgan", "cgan"):
+            why = ("a critic's score should be a fixed function of the image" if self.model in WASSERSTEIN
+                   else "its patch discriminators have none")
+            raise ConfigError(f"d_dropout is for dcgan and cgan ({self.model}: {why}); drop --d-dropout")
+        if not (self.r1_weight >= 0 and math.isfinite(self.r1_weight)):
+            raise ConfigError(f"r1_weight must be a number >= 0 (0 turns it off), got {self.r1_weight}")
+        if self.r1_weight and self.model not in ("dcgan", "cgan"):
+            raise ConfigError(f"r1_weight is for dcgan and cgan; {self.model} trains with its own step")
+        if self.categories and self.model != "dcgan":
+            why = "has class labels" if self.model in CONDITIONAL else "trains with its own step"
+            raise ConfigError(f"categories (an InfoGAN code) is for dcgan; {self.model} {why}")
+        if self.categories and not 2 <= self.categories <= self.latent_dim:
+            raise ConfigError(f"categories must be 0 (off) or between 2 and latent_dim ({self.latent_dim}): "
+                              f"the code is read off z's first entries; got {self.categories}")
         if self.gp_weight < 0 or self.clip_value < 0:
             raise ConfigError("gp_weight and clip_value must not be negative")
         if self.transform not in data.STYLE_TRANSFORMS:
@@ -227,7 +255,8 @@ def resumed(config, saved, run_dir):
     if saved is None:
         return config
     merged, clash = dataclasses.asdict(config), []
-    for key, old in {**SAVED_BEFORE, **saved}.items():
+    before = {key: value(saved) if callable(value) else value for key, value in SAVED_BEFORE.items()}
+    for key, old in {**before, **saved}.items():
         if key not in merged or key in RESUMABLE:
             continue  # a setting of another gan_tf version, or one a resume may change
         if merged[key] is None:

@@ -46,6 +46,12 @@ GENERATOR_LOSSES = {
 # Wasserstein GAN (notebooks/03_wgan_gp.ipynb). The critic outputs an unbounded score f(x), not a
 # probability; E[f(real)] - E[f(fake)] estimates the Wasserstein-1 distance when f is 1-Lipschitz.
 
+def code_loss(codes, code_logits):
+    """InfoGAN's term for a categorical code: the cross-entropy of D's guess of the code that
+    drew each fake. Minimised by G and D together, it makes the code visible in the image."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(codes, code_logits))
+
+
 def critic_loss(real_scores, fake_scores):
     """The critic minimises E[f(fake)] - E[f(real)], i.e. maximises the Wasserstein estimate."""
     return tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)

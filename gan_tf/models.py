@@ -17,6 +17,10 @@ weights drawn from N(0, 0.02), as in the paper. D halves the size with stride-2 
 G doubles it by repeating pixels and a 3x3 convolution instead of the paper's transposed
 convolutions (see ``_colour_generator``).
 
+With ``categories`` = k > 0 (InfoGAN, Chen et al. 2016) the generator reads a k-way code off its
+noise, the index of the largest of z's first k entries, and D gains a second head that guesses
+that code from the image: an unconditional GAN that may draw k kinds of image apart.
+
 With ``num_classes`` > 0 both become conditional (Mirza & Osindero, 2014) and take a second
 input, an integer class label: the generator appends a learned label embedding to z, the
 discriminator sees a learned 28x28 label map as a second image channel.
@@ -42,6 +46,29 @@ LABEL_EMBEDDING = 50  # length of the generator's label vector
 COLOUR_WIDTH = 32
 
 
+@keras.saving.register_keras_serializable(package="gan_tf")
+class NoiseCode(layers.Layer):
+    """z -> one_hot(argmax(z[:, :k])): a categorical code hidden in Gaussian noise. Each of the k
+    entries is the largest equally often, so the code is uniform and G's input stays plain
+    N(0, I) noise that every sampler can draw; but G may now change its image abruptly where the
+    code changes, which a smooth function of z alone cannot (InfoGAN's code, read off the noise)."""
+
+    def __init__(self, categories, **kwargs):
+        super().__init__(**kwargs)
+        self.categories = categories
+
+    def call(self, z):
+        return keras.ops.one_hot(code_of(z, self.categories), self.categories, dtype=self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "categories": self.categories}
+
+
+def code_of(z, categories):
+    """The categorical code NoiseCode reads off a batch of noise vectors: an int per row."""
+    return keras.ops.argmax(z[:, :categories], axis=-1)
+
+
 def _label_input():
     return keras.Input(shape=(), dtype="int32", name="label")
 
@@ -55,11 +82,12 @@ def _colour_stages(image_shape, width):
 
 
 def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0, name="generator",
-                   image_shape=IMAGE_SHAPE, width=COLOUR_WIDTH, synchronized=False):
+                   image_shape=IMAGE_SHAPE, width=COLOUR_WIDTH, synchronized=False, categories=0):
     """Map a latent vector (and, if conditional, a class label) to an image in [-1, 1]:
     28x28x1 with the tutorial's ``widths``, else ``image_shape`` (32 or 64 square, colour) with
     the DCGAN paper's networks of base ``width``.
 
+    ``categories`` > 0: the one-hot code NoiseCode reads off z is appended to z.
     ``synchronized``: BatchNorm takes its statistics over the global batch of all replicas when
     trained under a tf.distribute strategy (gan_tf.distribute), not each replica's share alone.
     """
@@ -71,6 +99,8 @@ def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0
         inputs.append(label)
         x = layers.Concatenate()([z, layers.Embedding(num_classes, LABEL_EMBEDDING,
                                                       name="label_embedding")(label)])
+    if categories:
+        x = layers.Concatenate()([x, NoiseCode(categories, name="code")(z)])
     if tuple(image_shape) != IMAGE_SHAPE:
         return keras.Model(inputs if num_classes else z, _colour_generator(x, image_shape, width, norm),
                            name=name)
@@ -114,12 +144,16 @@ def _colour_generator(x, image_shape, width, norm=layers.BatchNormalization):
 
 
 def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, num_classes=0, label_channel=True,
-                       name="discriminator", image_shape=IMAGE_SHAPE, width=COLOUR_WIDTH):
+                       name="discriminator", image_shape=IMAGE_SHAPE, width=COLOUR_WIDTH,
+                       spectral_norm=False, categories=0):
     """Map an image (and, if conditional, a class label) to one real-vs-fake logit (or, as a
     WGAN critic, a score): 28x28x1 with the tutorial's ``widths``, else ``image_shape`` with the
     DCGAN paper's strided convolutions of base ``width``. ``label_channel``: a conditional D also
     sees the label as a learned image channel; without it the label enters only through the
-    projection.
+    projection. ``spectral_norm``: every convolution and the output layer are divided by their
+    largest singular value (Miyato et al. 2018), which bounds how steeply D's logit can change
+    with its input. ``categories`` > 0: a second output, k logits guessing the generator's
+    code (InfoGAN's Q head, on D's features).
 
     No BatchNorm anywhere (the paper has it in D): WGAN-GP's penalty is per sample, which batch
     statistics would break, and one D for every loss keeps the comparison fair.
@@ -138,17 +172,24 @@ def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, num_classes=0, 
         convolutions = [(w, 5, NEGATIVE_SLOPE, "glorot_uniform") for w in widths]
     else:
         convolutions = [(w, 4, 0.2, _paper_init()) for w in reversed(_colour_stages(image_shape, width))]
+
+    def normalised(layer):  # Keras' wrapper re-scales the kernel in place on every training call
+        if not spectral_norm:
+            return layer
+        return layers.SpectralNormalization(layer, dtype=layer.dtype_policy, name=f"{layer.name}_sn")
+
     for filters, kernel, slope, init in convolutions:
-        x = layers.Conv2D(filters, kernel, strides=2, padding="same", kernel_initializer=init)(x)
+        x = normalised(layers.Conv2D(filters, kernel, strides=2, padding="same", kernel_initializer=init))(x)
         x = layers.LeakyReLU(negative_slope=slope)(x)
         if dropout:  # a WGAN critic passes dropout=0: its score should be a fixed function
             x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
-    logit = layers.Dense(1, dtype="float32", name="logit")(x)
+    logit = normalised(layers.Dense(1, dtype="float32", name="logit"))(x)
     if num_classes:  # projection (Miyato & Koyama, 2018): + <features, class vector>
         class_vector = layers.Embedding(num_classes, x.shape[-1], name="label_projection")(label)
         logit = layers.Add(dtype="float32")([logit, layers.Dot(axes=1)([x, class_vector])])
-    return keras.Model(inputs if num_classes else image, logit, name=name)
+    outputs = [logit, layers.Dense(categories, dtype="float32", name="code")(x)] if categories else logit
+    return keras.Model(inputs if num_classes else image, outputs, name=name)
 
 
 def latent_dim_of(generator):

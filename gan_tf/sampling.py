@@ -20,13 +20,31 @@ def fixed_latents(config):
     """The generator input behind every epoch's grid: the same for the whole run and on resume.
 
     cgan: GRID_COLUMNS latent vectors, repeated for every class, with the labels beside them.
+    dcgan with an InfoGAN code: GRID_COLUMNS latent vectors, one row per code value.
     """
     rng = np.random.default_rng(config.seed)
+    if config.categories:
+        return with_code(rng.standard_normal((GRID_COLUMNS, config.latent_dim)).astype(np.float32),
+                         config.categories)
     if config.model not in CONDITIONAL:
         return rng.standard_normal((config.grid_size, config.latent_dim)).astype(np.float32)
     z = rng.standard_normal((GRID_COLUMNS, config.latent_dim)).astype(np.float32)
     labels = np.repeat(np.arange(data.NUM_CLASSES, dtype=np.int32), GRID_COLUMNS)
     return [np.tile(z, (data.NUM_CLASSES, 1)), labels]
+
+
+def with_code(z, categories):
+    """Each noise vector of ``z`` once per code value 0 ... categories - 1 (rows of the grid, code
+    by code), the code set by swapping z's largest leading entry into that value's place: a
+    permutation, so every vector stays an ordinary draw of N(0, I)."""
+    rows = []
+    for code in range(categories):
+        coded = z.copy()
+        top = coded[:, :categories].argmax(1)
+        idx = np.arange(len(z))
+        coded[idx, top], coded[idx, code] = z[idx, code], z[idx, top]
+        rows.append(coded)
+    return np.concatenate(rows)
 
 
 def balanced_labels(n, num_classes=data.NUM_CLASSES):

@@ -18,6 +18,7 @@ from .config import CONDITIONAL, TRANSLATION, WASSERSTEIN
 from .distribute import ReplicaNoise, replica_share
 from .losses import (
     GENERATOR_LOSSES,
+    code_loss,
     critic_loss,
     discriminator_loss,
     generator_loss_wasserstein,
@@ -27,7 +28,7 @@ from .losses import (
     least_squares_generator_loss,
     mode_seeking_loss,
 )
-from .models import latent_dim_of
+from .models import code_of, latent_dim_of
 
 
 def make_optimizer(model, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, kind="adam",
@@ -52,7 +53,7 @@ def make_optimizer(model, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, kind="ad
 
 @tf.function
 def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_images, rng,
-                   generator_loss="non_saturating", labels=None, mode_seeking=0.0, augment=""):
+                   generator_loss="non_saturating", labels=None, mode_seeking=0.0, augment="", r1_weight=0.0):
     """Update both networks once from the same fakes; return {'d_loss', 'g_loss'}.
 
     ``rng`` is a ``tf.random.Generator``: checkpointing it makes a resumed run draw the
@@ -61,37 +62,52 @@ def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_imag
     classes; the fakes are asked for the same classes, so both sides see one label mix.
     ``mode_seeking`` > 0 adds the mode-seeking term (Mao et al. 2019) to G's loss, see below.
     ``augment``: a DiffAugment policy (gan_tf.augment) applied to every image D sees.
+    ``r1_weight`` > 0 adds the R1 penalty (Mescheder et al. 2018) to D's loss: gamma / 2 times
+    the squared gradient of D's logit at the real images, which keeps D flat where the data is.
+    A D with a second output (``models.make_discriminator(categories=k)``) guesses the code the
+    generator read off each fake's noise; both networks then also minimise InfoGAN's code loss.
     """
     z = rng.normal([tf.shape(real_images)[0], latent_dim_of(generator)])
     half = tf.shape(real_images)[0] // 2
     fake_labels = labels
+    coded, info = len(discriminator.outputs) == 2, 0.0  # InfoGAN's code head
     if mode_seeking and labels is not None:
         # The second half of the fakes repeats the first half's classes, so that the
         # mode-seeking term can compare two fakes of one class.
         fake_labels = tf.concat([labels[:half], labels[: tf.shape(labels)[0] - half]], 0)
     # Two tapes over one forward pass: the fakes feed both losses, as in the classic recipe.
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-        if labels is None:
-            fake_images = generator(z, training=True)
-            real_logits = discriminator(diff_augment(real_images, rng, augment), training=True)
-            fake_logits = discriminator(diff_augment(fake_images, rng, augment), training=True)
-        else:
-            fake_images = generator([z, fake_labels], training=True)
-            real_logits = discriminator([diff_augment(real_images, rng, augment), labels], training=True)
-            fake_logits = discriminator([diff_augment(fake_images, rng, augment), fake_labels], training=True)
+        fake_images = generator(z if labels is None else [z, fake_labels], training=True)
+        real_seen = diff_augment(real_images, rng, augment)
+        fake_seen = diff_augment(fake_images, rng, augment)
+        with tf.GradientTape(watch_accessed_variables=False) as r1_tape:  # d logit / d real image
+            r1_tape.watch(real_seen)
+            real_logits = discriminator(real_seen if labels is None else [real_seen, labels], training=True)
+            if coded:
+                real_logits = real_logits[0]
+            summed = tf.reduce_sum(tf.cast(real_logits, tf.float32))  # each image's slope, in one gradient
+        fake_logits = discriminator(fake_seen if labels is None else [fake_seen, fake_labels], training=True)
+        if coded:
+            fake_logits, code_logits = fake_logits
+            info = code_loss(code_of(z, code_logits.shape[-1]), code_logits)
         d_loss = discriminator_loss(real_logits, fake_logits)
+        d_total = d_loss + info
+        if r1_weight:
+            slopes = r1_tape.gradient(summed, real_seen)
+            d_total += r1_weight / 2 * tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(slopes, tf.float32)),
+                                                                     axis=[1, 2, 3]))
         g_loss = GENERATOR_LOSSES[generator_loss](fake_logits)
-        g_total = g_loss
+        g_total = g_loss + info
         if mode_seeking:  # fakes i and half + i share a class and differ in their noise only
             g_total += mode_seeking * mode_seeking_loss(fake_images[:half], fake_images[half:2 * half],
                                                         z[:half], z[half:2 * half])
         share = replica_share()  # 1 on one device; see gan_tf.distribute
-        scaled_d, scaled_g = d_optimizer.scale_loss(d_loss * share), g_optimizer.scale_loss(g_total * share)
+        scaled_d, scaled_g = d_optimizer.scale_loss(d_total * share), g_optimizer.scale_loss(g_total * share)
     g_grads = g_tape.gradient(scaled_g, generator.trainable_variables)
     d_grads = d_tape.gradient(scaled_d, discriminator.trainable_variables)
     g_optimizer.apply_gradients(zip(g_grads, generator.trainable_variables))
     d_optimizer.apply_gradients(zip(d_grads, discriminator.trainable_variables))
-    return {"d_loss": d_loss, "g_loss": g_loss}
+    return {"d_loss": d_loss, "g_loss": g_loss, **({"code_loss": info} if coded else {})}
 
 
 @tf.function
@@ -250,7 +266,8 @@ def make_step(config, strategy=None):
                        augment=config.augment)
     else:
         step, options = gan_train_step, dict(generator_loss=config.generator_loss,
-                                             mode_seeking=config.mode_seeking, augment=config.augment)
+                                             mode_seeking=config.mode_seeking, augment=config.augment,
+                                             r1_weight=config.r1_weight)
     decay = tf.constant(config.ema_decay, tf.float32)
 
     def gan_step(state, batch, rng):

@@ -213,7 +213,7 @@ def progress_pictures(config, state):
         images = grid_test_images(config)
         return lambda: translation_grid(state.generator, state.generator_ba, images, config.transform)
     generator, latents = sampling_generator(state), fixed_latents(config)
-    columns = GRID_COLUMNS if config.model in CONDITIONAL else None
+    columns = GRID_COLUMNS if config.model in CONDITIONAL or config.categories else None
     return lambda: (generator(latents, training=False).numpy(), columns)
 
 

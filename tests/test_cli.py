@@ -25,6 +25,8 @@ def run(*args, env=None):
     (["--augment", "color,flip"], "unknown augmentation 'flip'"),
     (["--lr", "0"], "learning_rate must be a positive"),
     (["--d-lr", "-1"], "d_learning_rate must be a positive"),
+    (["--r1", "-1"], "r1_weight must be a number >= 0"),
+    (["--categories", "1"], "categories must be 0 (off) or between 2 and latent_dim (100)"),
 ])
 def test_impossible_training_settings_are_refused(tmp_path, args, message):
     result = run("train", "dcgan", "--out", tmp_path / "run", *args)

@@ -145,3 +145,74 @@ def test_mixed_precision_step_moves_the_weights_as_far_as_float32(conditional):
     of an Adam step a little, its length hardly at all."""
     ratio = _generator_moves(conditional, True) / _generator_moves(conditional, False)
     assert 0.8 < ratio < 1.25, ratio
+
+
+def test_r1_penalty_adds_gamma_times_the_input_gradient_to_the_discriminators_step():
+    """A linear D, logit = <w, x> + b, has the gradient w at every real image, so the R1 term
+    gamma / 2 * |w|^2 adds gamma * w to D's gradient: plain SGD then moves w by lr * gamma * w more."""
+    gamma, lr = 10.0, 1e-3
+    kernels = []
+    for r1_weight in (0.0, gamma):
+        tf.keras.utils.set_random_seed(0)
+        g = models.make_generator(16, (32, 16, 8))
+        image = tf.keras.Input((28, 28, 1))
+        d = tf.keras.Model(image, tf.keras.layers.Dense(1)(tf.keras.layers.Flatten()(image)))
+        w0, b0 = (v.numpy().copy() for v in d.layers[-1].weights)
+        d_opt = tf.keras.optimizers.SGD(lr)
+        d_opt.build(d.trainable_variables)
+        gan_train_step(g, d, make_optimizer(g, lr), d_opt, _batch(0), tf.random.Generator.from_seed(0),
+                       r1_weight=r1_weight)
+        kernels.append([v.numpy() for v in d.layers[-1].weights])
+    np.testing.assert_allclose(kernels[0][0] - kernels[1][0], lr * gamma * w0, rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(kernels[0][1], kernels[1][1], atol=1e-7)  # the bias has no say in the slope
+    assert np.abs(kernels[0][0] - w0).max() > 1e-5  # D did move (the comparison above is not vacuous)
+
+
+def test_spectral_norm_brings_every_layer_of_d_to_unit_gain():
+    tf.keras.utils.set_random_seed(0)
+    d = models.make_discriminator(widths=(8, 16), spectral_norm=True)
+    wrapped = [layer for layer in d.layers if isinstance(layer, tf.keras.layers.SpectralNormalization)]
+
+    def largest_singular_values():
+        kernels = [w.layer.kernel.numpy() for w in wrapped]
+        return [np.linalg.svd(k.reshape(-1, k.shape[-1]), compute_uv=False)[0] for k in kernels]
+
+    assert len(wrapped) == 3 and max(abs(s - 1) for s in largest_singular_values()) > 0.2
+    for _ in range(20):  # one power iteration per training call
+        d(_batch(0), training=True)
+    np.testing.assert_allclose(largest_singular_values(), 1.0, rtol=0.02)
+
+
+def test_the_noise_code_is_uniform_and_read_off_the_first_entries():
+    z = np.random.default_rng(0).standard_normal((20_000, 16)).astype(np.float32)
+    one_hot = models.NoiseCode(10)(z).numpy()
+    np.testing.assert_array_equal(one_hot.argmax(1), z[:, :10].argmax(1))
+    assert one_hot.sum(1).tolist() == [1.0] * len(z)
+    assert np.abs(one_hot.mean(0) - 0.1).max() < 0.01  # each value ~2,000 times (sd ~42)
+
+
+def test_infogan_code_makes_the_generator_draw_its_code_visibly():
+    """With a 4-valued code, D's code head and G learn together to make the code readable from
+    the image: the code loss falls well below ln 4, the loss of a guess, within a few dozen steps."""
+    tf.keras.utils.set_random_seed(0)
+    g = models.make_generator(16, (32, 16, 8), categories=4)
+    d = models.make_discriminator(widths=(8, 16), categories=4)
+    assert len(d.outputs) == 2 and d.outputs[1].shape[-1] == 4
+    g_opt, d_opt, rng = make_optimizer(g, 2e-3), make_optimizer(d, 2e-3), tf.random.Generator.from_seed(0)
+    losses = [gan_train_step(g, d, g_opt, d_opt, _batch(s % 4), rng) for s in range(60)]
+    assert set(losses[0]) == {"d_loss", "g_loss", "code_loss"}
+    code = [float(loss["code_loss"]) for loss in losses]
+    assert abs(code[0] - np.log(4)) < 0.3 and np.mean(code[-10:]) < 0.5 * np.log(4), code
+
+
+def test_grid_latents_with_a_code_hold_each_code_in_its_own_row():
+    from gan_tf.sampling import with_code
+
+    z = np.random.default_rng(0).standard_normal((10, 20)).astype(np.float32)
+    coded = with_code(z, 4)
+    assert coded.shape == (40, 20)
+    np.testing.assert_array_equal(models.code_of(coded, 4), np.repeat(np.arange(4), 10))
+    for row, original in zip(coded.reshape(4, 10, 20).transpose(1, 0, 2), z):  # one noise vector, 4 codes
+        for vector in row:
+            np.testing.assert_array_equal(np.sort(vector), np.sort(original))  # a permutation of it
+            np.testing.assert_array_equal(vector[4:], original[4:])

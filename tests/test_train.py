@@ -113,6 +113,10 @@ def one_epoch_run(tmp_path_factory):
     (dict(jit_compile=True), "jit_compile: saved False, now True"),
     (dict(ema_decay=0.99), "ema_decay: saved 0.999, now 0.99"),
     (dict(d_learning_rate=4e-4), "d_learning_rate: saved None, now 0.0004"),
+    (dict(spectral_norm=True, d_dropout=0.0),
+     "spectral_norm: saved False, now True; d_dropout: saved 0.3, now 0.0"),
+    (dict(r1_weight=1.0), "r1_weight: saved 0.0, now 1.0"),
+    (dict(categories=10), "categories: saved 0, now 10"),
     (dict(ema_decay=0.0, latent_dim=64), "latent_dim: saved 100, now 64; ema_decay: saved 0.999, now 0.0"),
 ])
 def test_resume_refuses_every_changed_setting_and_keeps_the_record(one_epoch_run, change, listed):
@@ -148,6 +152,36 @@ def test_a_run_saved_before_a_setting_existed_is_compared_with_what_it_trained_w
     clash = "mode_seeking: saved 0.0, now 0.5; label_channel: saved True, now False"
     with pytest.raises(ConfigError, match=clash):
         resumed(TrainConfig(model="cgan", mode_seeking=0.5, label_channel=False), old, "RUN")
+
+
+def test_a_run_saved_before_the_discriminator_settings_existed_keeps_its_discriminator():
+    """Older runs wrote no spectral_norm, d_dropout or r1_weight: a dcgan's D had dropout 0.3,
+    a WGAN critic none, and neither was normalised or penalised at real images."""
+    import dataclasses
+
+    from gan_tf.config import resumed
+
+    def saved_by_older_gan_tf(model):
+        return {k: v for k, v in dataclasses.asdict(TrainConfig(model=model)).items()
+                if k not in ("spectral_norm", "d_dropout", "r1_weight")}
+
+    for model, dropout in (("dcgan", 0.3), ("wgan_gp", 0.0)):
+        config = resumed(TrainConfig(model=model), saved_by_older_gan_tf(model), "RUN")
+        assert (config.d_dropout, config.spectral_norm, config.r1_weight) == (dropout, False, 0.0)
+    clash = "spectral_norm: saved False, now True; d_dropout: saved 0.3, now 0.0"
+    with pytest.raises(ConfigError, match=clash):
+        resumed(TrainConfig(spectral_norm=True, d_dropout=0.0), saved_by_older_gan_tf("dcgan"), "RUN")
+
+
+def test_spectral_norm_and_r1_train_and_resume(tmp_path):
+    """D's power-iteration vectors are part of the checkpoint, so a run with them resumes."""
+    settings = dict(spectral_norm=True, d_dropout=0.0, r1_weight=1.0)
+    train(small(epochs=1, **settings), tmp_path, verbose=0)
+    history = train(small(epochs=2, **settings), tmp_path, verbose=0)
+    assert history["epoch"] == [1, 2] and np.isfinite(history["d_loss"]).all()
+    shapes = tf.train.load_checkpoint(str(tmp_path / "checkpoints")).get_variable_to_shape_map()
+    assert sorted(shape for key, shape in shapes.items() if "vector_u" in key and "discriminator" in key
+                  and "OPTIMIZER" not in key) == [[1, 1], [1, 64], [1, 128]]
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_over_with_new_settings(tmp_path):
@@ -294,6 +328,14 @@ def test_nothing_to_do_when_already_trained(tmp_path, capsys):
     (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
     (dict(mode_seeking=-1.0), "mode_seeking must be a number >= 0"),
     (dict(model="wgan_gp", mode_seeking=1.0), "mode_seeking is for dcgan and cgan"),
+    (dict(model="wgan", spectral_norm=True), "spectral_norm is for dcgan, cgan and wgan_gp"),
+    (dict(d_dropout=1.0), r"d_dropout must be in \[0, 1\)"),
+    (dict(model="wgan_gp", d_dropout=0.3), "d_dropout is for dcgan and cgan"),
+    (dict(r1_weight=-1.0), "r1_weight must be a number >= 0"),
+    (dict(model="wgan_gp", r1_weight=1.0), "r1_weight is for dcgan and cgan"),
+    (dict(model="cgan", categories=10), "categories .an InfoGAN code. is for dcgan; cgan has class labels"),
+    (dict(categories=1), "categories must be 0 .off. or between 2 and latent_dim"),
+    (dict(categories=20, latent_dim=16), "between 2 and latent_dim .16."),
 ])
 def test_impossible_settings_are_refused_before_work(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
