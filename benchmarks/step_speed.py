@@ -21,7 +21,10 @@ speed ratios with a distribution-free 95 % interval for that median (so a ratio 
 noisy machine is not mistaken for a win), and each step's share of this CPU's peak float32 rate.
 gan_tf's default recipe (batch 64) is timed in the same rotation: benchmarks/compare_curves.py
 uses its seconds per step, and the tutorial's, to put both time-to-quality curves on one clock.
-The same step with XLA switched the other way is timed too, to show what XLA buys.
+The same step with XLA switched the other way is timed too, to show what XLA buys. gan_tf's
+recipes run with the speed-ups `train` chooses on this machine (gan_tf.hardware.resolve): where
+that includes bfloat16 compute, the default step is also timed in float32 (gan_tf_default_float32)
+to show what bfloat16 buys; the tutorial's recipe in gan_tf's code stays float32.
 
 FLOPs are counted, not sampled: multiply-adds of the convolution and dense layers (2 FLOPs
 each; elementwise ops, BatchNorm and the optimizers are left out, a few percent), for the
@@ -230,7 +233,7 @@ def verdict(interval):
 
 
 STEP_NAMES = ("gan_tf", "gan_tf_default", "gan_tf_tutorial_recipe", "gan_tf_default_no_xla",
-              "gan_tf_default_xla", "gan_tf_concat")
+              "gan_tf_default_xla", "gan_tf_default_float32", "gan_tf_concat")
 
 
 def check_only(parser, chosen, args):
@@ -261,7 +264,8 @@ def main(argv=None):
     parser.add_argument("--only", default=None, metavar="NAMES",
                         help="comma-separated steps to time beside the tutorial's (gan_tf, "
                              "gan_tf_default, gan_tf_tutorial_recipe, gan_tf_default_no_xla or "
-                             "gan_tf_default_xla, gan_tf_concat); default: all")
+                             "gan_tf_default_xla, gan_tf_default_float32 where bfloat16 is chosen, "
+                             "gan_tf_concat); default: all")
     parser.add_argument("--tutorial-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.tutorial_worker:
@@ -286,10 +290,11 @@ def main(argv=None):
     batch_array = images[: ref.BATCH_SIZE].astype(np.float32) / 127.5 - 1
     batch = tf.constant(batch_array)
 
-    config = TrainConfig(model="dcgan", batch_size=ref.BATCH_SIZE, **overrides).validate()
+    # gan_tf's recipe with the speed-ups `train` chooses on this machine (gan_tf.hardware.resolve).
+    config = hardware.resolve(TrainConfig(model="dcgan", batch_size=ref.BATCH_SIZE, **overrides).validate())
     # gan_tf's default recipe trains on smaller batches: its own step, timed alongside, converts
     # the steps of its time-to-quality curve into time on this machine.
-    default_config = TrainConfig(model="dcgan", **overrides).validate()
+    default_config = hardware.resolve(TrainConfig(model="dcgan", **overrides).validate())
     default_xla = hardware.jit_compile_for(default_config.jit_compile)
     small_batch = batch[: default_config.batch_size]
     # The tutorial's own recipe run by gan_tf's code (no moving average): the same arithmetic as
@@ -314,6 +319,10 @@ def main(argv=None):
     other_xla = "gan_tf_default_no_xla" if default_xla else "gan_tf_default_xla"
     other_config = dataclasses.replace(default_config, jit_compile=not default_xla)
     candidates[other_xla] = (default_config.batch_size, lambda: gan_tf_runner(other_config, small_batch))
+    if default_config.bfloat16:  # and what bfloat16 compute is worth, where the machine chose it
+        float32_config = dataclasses.replace(default_config, bfloat16=False)
+        candidates["gan_tf_default_float32"] = (default_config.batch_size,
+                                                lambda: gan_tf_runner(float32_config, small_batch))
     if args.concat:
         candidates["gan_tf_concat"] = (ref.BATCH_SIZE, concat_runner)
     if chosen is None:
@@ -386,6 +395,10 @@ def main(argv=None):
         xla_gain = [b / a for a, b in zip(seconds[with_xla], seconds[without])]
         print("speed ratios gan_tf_default XLA/no XLA per repetition: "
               + " ".join(f"{r:.3f}" for r in xla_gain) + f"  median {statistics.median(xla_gain):.3f}")
+    if "gan_tf_default" in timers and "gan_tf_default_float32" in timers:
+        bf16_gain = [b / a for a, b in zip(seconds["gan_tf_default"], seconds["gan_tf_default_float32"])]
+        print("speed ratios gan_tf_default bfloat16/float32 per repetition: "
+              + " ".join(f"{r:.3f}" for r in bf16_gain) + f"  median {statistics.median(bf16_gain):.3f}")
     same_work = [name for name in timers if batch_sizes[name] == ref.BATCH_SIZE and name != "tutorial"]
     intervals, medians = {}, {}
     for base in tutorials:

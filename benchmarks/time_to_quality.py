@@ -7,8 +7,8 @@ Every --eval-every steps the clock stops, 10,000 samples from a fixed latent bat
 gan_tf's offline cFID against the MNIST test split (gan_tf.metrics), and the state is checkpointed.
 Only training steps are timed (tracing included, evaluation and saving excluded). The curve goes
 to OUT/curve.csv, one row per evaluation: step, epoch, images, train_seconds, cfid, ...,
-peak_rss_mib. Stopped runs resume from their last evaluation when started again with the same
---out. Ends with one summary line.
+peak_rss_mib; 64 samples of the last state to OUT/samples.png. Stopped runs resume from their
+last evaluation when started again with the same --out. Ends with one summary line.
 
 --recipe tutorial: benchmarks/tutorial_reference.py, TensorFlow's DCGAN tutorial recipe.
 --recipe gan_tf:   what `python -m gan_tf train dcgan` does with no options (--set key=value
@@ -78,11 +78,12 @@ class Recipe:
             self.objects = dict(generator=self.ref.generator, discriminator=self.ref.discriminator,
                                 g_optimizer=self.ref.g_optimizer, d_optimizer=self.ref.d_optimizer)
         else:
-            from gan_tf import data
+            from gan_tf import data, hardware
             from gan_tf.config import TrainConfig
             from gan_tf.train import build, make_step
 
-            self.config = TrainConfig(model="dcgan", seed=seed, **overrides).validate()
+            # with the speed-ups `train` chooses on this machine (bfloat16, XLA: gan_tf.hardware)
+            self.config = hardware.resolve(TrainConfig(model="dcgan", seed=seed, **overrides).validate())
             self.data = data
             self.checkpoint = build(self.config)
             self.train_step = make_step(self.config)
@@ -118,6 +119,19 @@ class Recipe:
         return sampling_generator(self.checkpoint)
 
 
+def check_same_settings(path, settings):
+    """Refuse to resume a run under other settings (e.g. one trained in float32 before bfloat16
+    became this machine's choice): the curve would mix two recipes."""
+    if not path.exists():
+        return
+    saved = {"bfloat16": False, **json.loads(path.read_text())}  # runs from before bfloat16: float32
+    changed = [f"{key}: saved {saved[key]!r}, now {value!r}" for key, value in settings.items()
+               if key != "recipe" and key in saved and saved[key] != value]
+    if changed:
+        sys.exit(f"error: {path.parent} holds a run with other settings ({'; '.join(changed)}). "
+                 "Resume it with --set for those settings, or use a new --out.")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=("tutorial", "gan_tf"), required=True)
@@ -146,6 +160,7 @@ def main(argv=None):
 
     from gan_tf import data, hardware
     from gan_tf.metrics import Evaluator
+    from gan_tf.plots import save_grid
     from gan_tf.train import generate
 
     onednn = hardware.onednn_enabled()
@@ -161,6 +176,7 @@ def main(argv=None):
     checkpoint = tf.train.Checkpoint(step=step_var, train_seconds=seconds_var, **recipe.objects)
     manager = tf.train.CheckpointManager(checkpoint, str(args.out / "checkpoints"), max_to_keep=2)
     if manager.latest_checkpoint:
+        check_same_settings(args.out / "settings.json", recipe.settings)
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     step, train_seconds = int(step_var.numpy()), float(seconds_var.numpy())
     curve_path = args.out / "curve.csv"
@@ -231,6 +247,8 @@ def main(argv=None):
             train_seconds += time.perf_counter() - t0
     if not rows or int(rows[-1]["step"]) != step:
         evaluate()
+    # Look at the pictures, not only the numbers: 64 samples of the last state.
+    save_grid(generate(recipe.sampler(), 64, seed=latents_seed), args.out / "samples.png", cols=8)
     best = min(rows, key=lambda r: float(r["cfid"]))
     print(f"SUMMARY recipe={args.recipe} steps={step} train_seconds={train_seconds:.1f} "
           f"final_cfid={float(rows[-1]['cfid']):.2f} "

@@ -22,12 +22,12 @@ class CheckpointError(RuntimeError):
 
 
 @contextlib.contextmanager
-def dtype_policy(mixed_precision):
-    """Layers created inside take float16 compute when ``mixed_precision``; the policy in force
-    before is restored after."""
+def dtype_policy(mixed_precision, bfloat16=False):
+    """Layers created inside compute in float16 when ``mixed_precision``, in bfloat16 when
+    ``bfloat16`` (weights stay float32 either way); the policy in force before is restored after."""
     previous = keras.config.dtype_policy()
-    if mixed_precision:  # layers take the policy in force when they are created
-        keras.config.set_dtype_policy("mixed_float16")
+    if mixed_precision or bfloat16:  # layers take the policy in force when they are created
+        keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "mixed_bfloat16")
     try:
         yield
     finally:
@@ -43,7 +43,7 @@ def build(config, strategy=None):
     if config.model in TRANSLATION:
         return build_cyclegan(config)
     num_classes = data.NUM_CLASSES if config.model in CONDITIONAL else 0
-    with dtype_policy(config.mixed_precision):
+    with dtype_policy(config.mixed_precision, config.bfloat16):
         generator = models.make_generator(config.latent_dim, num_classes=num_classes,
                                           image_shape=config.image_shape,
                                           synchronized=config.strategy != "default",
@@ -79,7 +79,7 @@ def build_cyclegan(config):
     """CycleGAN's state: G_AB as ``generator`` and the D_B that judges it as ``discriminator``
     (the names the loop and ``sample`` know), G_BA and D_A beside them, one optimizer per
     network, the two pools of past fakes, the noise generator (for the pools) and the epoch."""
-    with dtype_policy(config.mixed_precision):
+    with dtype_policy(config.mixed_precision, config.bfloat16):
         nets = dict(generator=models.make_translator(name="generator_ab"),
                     generator_ba=models.make_translator(name="generator_ba"),
                     discriminator=models.make_patch_discriminator(name="discriminator_b"),

@@ -129,6 +129,9 @@ def _add_train(commands):
     train.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                        help="compute in float16 with loss scaling (default: on GPUs with Tensor Cores, "
                             "off elsewhere: it slows a CPU down; gan_tf.hardware.speedups)")
+    train.add_argument("--bfloat16", action=argparse.BooleanOptionalAction, default=None,
+                       help="compute in bfloat16, no loss scaling (default: on CPUs with AVX-512 BF16 or "
+                            "AMX, where oneDNN runs it faster; gan_tf.hardware.speedups)")
     train.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
                        help="compile the training step with XLA (default: where it pays off - a GPU, "
                             "or a CPU without oneDNN; gan_tf.hardware.speedups)")
@@ -349,6 +352,7 @@ def _train(args):
         label_channel=args.label_channel, spectral_norm=args.spectral_norm, d_dropout=args.d_dropout,
         r1_weight=args.r1, categories=args.categories, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,
+        bfloat16=args.bfloat16,
         jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir,
         transform=args.transform, cycle_weight=args.cycle_weight, identity_weight=args.identity_weight,
         pool_size=args.pool_size, strategy=args.strategy)

@@ -24,7 +24,7 @@ LATENT_DIM = 100
 # cyclegan Zhu et al. 2017 scaled to 28x28 (notebook 06): Adam(2e-4, beta_1=0.5), least-squares
 #         losses, cycle weight 10, identity weight 5 (half of it), a pool of 50 past fakes; batches
 #         of 16 (the paper's 1 would leave a CPU idle). Scores its translations every epoch.
-# Mixed precision and XLA are left to the machine (None) for every model: gan_tf.hardware.speedups
+# Mixed precision, bfloat16 and XLA are left to the machine (None) for every model: gan_tf.hardware
 # turns them on where they were measured or documented to pay off.
 # Every model: D without spectral normalisation or R1 penalty; dropout 0.3 in D, none in a WGAN
 # critic; no InfoGAN code.
@@ -47,6 +47,7 @@ RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir", "strategy")
 # function of the saved settings where that depended on the model).
 SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": "",
                 "d_learning_rate": None, "spectral_norm": False, "r1_weight": 0.0, "categories": 0,
+                "bfloat16": False,
                 "d_dropout": lambda saved: 0.0 if saved.get("model") in WASSERSTEIN + TRANSLATION else 0.3}
 # TensorFlow's DCGAN tutorial, for comparisons: TrainConfig(model="dcgan", **TUTORIAL_RECIPE).
 TUTORIAL_RECIPE = dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, ema_decay=0.0)
@@ -99,6 +100,7 @@ class TrainConfig:
     gp_weight: float = 10.0  # wgan_gp: the gradient penalty's lambda
     clip_value: float = 0.01  # wgan: critic weights are clipped to [-c, c]
     mixed_precision: bool | None = None  # float16 with loss scaling (None: on GPUs with Tensor Cores)
+    bfloat16: bool | None = None  # bfloat16 compute, no loss scaling (None: on CPUs where it pays)
     jit_compile: bool | None = None  # compile the step with XLA (None: where it pays off)
     strategy: str = "default"  # tf.distribute: default (one device), mirrored, multi-worker, tpu
     grid_size: int = 64  # images in each epoch's sample grid
@@ -191,6 +193,10 @@ class TrainConfig:
                    else "keeps pools of past fakes")
             raise ConfigError(f"{self.model} {why}, which each replica would do to its own copy; "
                               f"--strategy {self.strategy} is for {', '.join(DISTRIBUTED_MODELS)}")
+        if self.mixed_precision and self.bfloat16:
+            raise ConfigError("--mixed-precision (float16) and --bfloat16 are two kinds of mixed precision; "
+                              "choose one (float16 on GPUs with Tensor Cores, bfloat16 on CPUs with AVX-512 "
+                              "BF16 or AMX)")
         if self.jit_compile and self.strategy in ("mirrored", "multi-worker"):
             raise ConfigError(f"--xla is not supported with --strategy {self.strategy}: an XLA program runs "
                               "on one device, and Keras too turns XLA off under tf.distribute; drop --xla")

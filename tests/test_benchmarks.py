@@ -29,6 +29,7 @@ def test_time_to_quality_smoke_run(tmp_path, recipe):
     first = run("time_to_quality.py", "--recipe", recipe, "--epochs", 1, "--limit", 512,
                 "--samples", 200, "--out", out)
     assert "SUMMARY recipe=" + recipe in first
+    assert (out / "samples.png").stat().st_size > 1000  # an 8 x 8 grid of digits
     if recipe == "tutorial":
         return
     again = run("time_to_quality.py", "--recipe", recipe, "--epochs", 2, "--limit", 512,
@@ -39,6 +40,20 @@ def test_time_to_quality_smoke_run(tmp_path, recipe):
     assert [round(float(r["epoch"])) for r in rows] == [1, 2]
     assert all(float(r["cfid"]) > 0 and float(r["train_seconds"]) > 0 for r in rows)
     assert float(rows[1]["train_seconds"]) > float(rows[0]["train_seconds"])
+
+
+def test_time_to_quality_refuses_to_resume_under_other_settings(tmp_path):
+    """A run saved before bfloat16 existed trained in float32; resuming it where bfloat16 is now
+    chosen would splice two recipes into one curve."""
+    sys.path.insert(0, str(BENCHMARKS))
+    from time_to_quality import check_same_settings
+
+    saved = tmp_path / "settings.json"
+    saved.write_text(json.dumps({"recipe": "gan_tf default dcgan", "batch_size": 64, "samples": 200}))
+    check_same_settings(saved, {"recipe": "gan_tf default dcgan", "batch_size": 64, "bfloat16": False})
+    check_same_settings(tmp_path / "none.json", {"bfloat16": True})  # a new run: nothing to compare
+    with pytest.raises(SystemExit, match="bfloat16: saved False, now True; batch_size: saved 64, now 32"):
+        check_same_settings(saved, {"bfloat16": True, "batch_size": 32})
 
 
 def test_step_speed_smoke_run_times_the_steps_asked_for(tmp_path):
@@ -157,3 +172,20 @@ def test_distribute_speed_smoke_run():
     assert [row[0] for row in rows] == ["1", "2", "4", "8"] and rows[0][-1] == "1.00x"
     speedups = [float(row[-1].rstrip("x")) for row in rows]
     assert speedups == sorted(speedups) and speedups[-1] < 8  # the all-reduce costs something
+
+
+def test_dcgan_levers_smoke_run_tables_each_lever(tmp_path):
+    out = run("dcgan_levers.py", "--out", tmp_path, "--epochs", 1, "--eval-every", 4, "--limit", 512,
+              "--samples", 200, "--only", "InfoGAN code, 10 values", "--lever", "tiny lr=learning_rate=1e-5",
+              "--quiet")
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| lever | cFID @ 0.5 ep | cFID @ 1 ep |")
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| InfoGAN code, 10 values", "| tiny lr"]
+    assert all(float(line.split(" | ")[2]) > 0 for line in table[2:])  # a cFID for every lever
+    saved = json.loads((tmp_path / "tiny_lr" / "settings.json").read_text())
+    assert saved["learning_rate"] == 1e-5 and json.loads(
+        (tmp_path / "infogan_code__10_values" / "settings.json").read_text())["categories"] == 10
+    # --table-only trains nothing and tabulates the runs that exist
+    again = run("dcgan_levers.py", "--out", tmp_path, "--epochs", 1, "--table-only",
+                "--lever", "tiny lr=learning_rate=1e-5")
+    assert [line for line in again.splitlines() if line.startswith("| ")] == table

@@ -117,12 +117,13 @@ def test_moving_average_follows_the_weights_slowly():
 
 
 
-def _generator_moves(conditional, mixed_precision, steps=3):
+def _generator_moves(conditional, mixed_precision, steps=3, bfloat16=False):
     """How far three training steps move a small generator's weights (L2 norm of the change)."""
     tf.keras.utils.set_random_seed(0)
     classes = 10 if conditional else 0
     policy = tf.keras.config.dtype_policy()
-    tf.keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    tf.keras.config.set_dtype_policy("mixed_float16" if mixed_precision
+                                     else "mixed_bfloat16" if bfloat16 else "float32")
     try:  # layers take the policy in force when they are built, as gan_tf.checkpoints.build does
         g = models.make_generator(16, (32, 16, 8), num_classes=classes)
         d = models.make_discriminator(widths=(8, 16), num_classes=classes)
@@ -144,6 +145,13 @@ def test_mixed_precision_step_moves_the_weights_as_far_as_float32(conditional):
     tiny gradients and the generator moved 0.006x as far. float16 rounding changes the direction
     of an Adam step a little, its length hardly at all."""
     ratio = _generator_moves(conditional, True) / _generator_moves(conditional, False)
+    assert 0.8 < ratio < 1.25, ratio
+
+
+def test_bfloat16_step_moves_the_weights_as_far_as_float32():
+    """bfloat16 has float32's exponent range, so small gradients do not underflow and no loss
+    scaling is needed: the same steps move G about as far as in float32."""
+    ratio = _generator_moves(False, False, bfloat16=True) / _generator_moves(False, False)
     assert 0.8 < ratio < 1.25, ratio
 
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import gan_tf
 from gan_tf import hardware, losses, models
-from gan_tf.config import TrainConfig
+from gan_tf.config import ConfigError, TrainConfig
 from gan_tf.steps import make_optimizer, wgan_train_step
 from gan_tf.train import build, make_step, read_history, train
 
@@ -106,6 +106,17 @@ def test_one_policy_chooses_every_speed_up():
         here = hardware.resolve(config)
         assert (here.jit_compile, here.mixed_precision) == (hardware.detect()["jit_compile"],
                                                             hardware.detect()["mixed_precision"])
+    # bfloat16: only where oneDNN runs it on the CPU's own bfloat16 units.
+    assert hardware.bfloat16_pays({"avx2", "avx512f", "avx512_bf16"}, onednn=True)
+    assert hardware.bfloat16_pays({"avx2", "amx_bf16", "amx_tile"}, onednn=True)
+    assert not hardware.bfloat16_pays({"avx2", "avx512f", "avx512_vnni"}, onednn=True)  # emulated
+    assert not hardware.bfloat16_pays({"avx512_bf16"}, onednn=False)  # TensorFlow's own kernels
+    on_cpu = hardware.detect()["device"] == "CPU"
+    assert hardware.resolve(TrainConfig()).bfloat16 is (
+        on_cpu and hardware.bfloat16_pays(hardware.cpu_flags(), hardware.onednn_enabled()))
+    assert hardware.resolve(TrainConfig(bfloat16=False)).bfloat16 is False
+    with pytest.raises(ConfigError, match="choose one"):
+        TrainConfig(mixed_precision=True, bfloat16=True).validate()
     forced = hardware.resolve(TrainConfig(jit_compile=True, mixed_precision=True))
     assert forced.jit_compile is True and forced.mixed_precision is True
     assert hardware.jit_compile_for(True) is True and hardware.jit_compile_for(False) is False
