@@ -295,7 +295,7 @@ def main(argv=None):
     # gan_tf's default recipe trains on smaller batches: its own step, timed alongside, converts
     # the steps of its time-to-quality curve into time on this machine.
     default_config = hardware.resolve(TrainConfig(model="dcgan", **overrides).validate())
-    default_xla = hardware.jit_compile_for(default_config.jit_compile)
+    default_xla = default_config.jit_compile
     small_batch = batch[: default_config.batch_size]
     # The tutorial's own recipe run by gan_tf's code (no moving average): the same arithmetic as
     # the reference step, so their ratio compares the implementations alone.

@@ -122,9 +122,11 @@ class Recipe:
 def check_same_settings(path, settings):
     """Refuse to resume a run under other settings (e.g. one trained in float32 before bfloat16
     became this machine's choice): the curve would mix two recipes."""
+    from gan_tf.config import with_older_defaults
+
     if not path.exists():
         return
-    saved = {"bfloat16": False, **json.loads(path.read_text())}  # runs from before bfloat16: float32
+    saved = with_older_defaults(json.loads(path.read_text()))  # e.g. runs from before bfloat16: float32
     changed = [f"{key}: saved {saved[key]!r}, now {value!r}" for key, value in settings.items()
                if key != "recipe" and key in saved and saved[key] != value]
     if changed:

@@ -131,7 +131,7 @@ def _add_train(commands):
                             "off elsewhere: it slows a CPU down; gan_tf.hardware.speedups)")
     train.add_argument("--bfloat16", action=argparse.BooleanOptionalAction, default=None,
                        help="compute in bfloat16, no loss scaling (default: on CPUs with AVX-512 BF16 or "
-                            "AMX, where oneDNN runs it faster; gan_tf.hardware.speedups)")
+                            "AMX, where oneDNN runs it faster; gan_tf.hardware.bfloat16_pays)")
     train.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
                        help="compile the training step with XLA (default: where it pays off - a GPU, "
                             "or a CPU without oneDNN; gan_tf.hardware.speedups)")

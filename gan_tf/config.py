@@ -254,6 +254,13 @@ class TrainConfig:
         return data.image_shape(self.dataset, self.image_size)
 
 
+def with_older_defaults(saved):
+    """A run's saved settings (a dict) with what a run saved by an older gan_tf, which did not
+    record a setting yet, trained with (SAVED_BEFORE)."""
+    before = {key: value(saved) if callable(value) else value for key, value in SAVED_BEFORE.items()}
+    return {**before, **saved}
+
+
 def resumed(config, saved, run_dir):
     """The settings a run in ``run_dir`` continues with: ``config``, with the settings it leaves
     to the machine (None) taken from ``saved`` (the run's config.json as a dict, or None for a
@@ -261,8 +268,7 @@ def resumed(config, saved, run_dir):
     if saved is None:
         return config
     merged, clash = dataclasses.asdict(config), []
-    before = {key: value(saved) if callable(value) else value for key, value in SAVED_BEFORE.items()}
-    for key, old in {**before, **saved}.items():
+    for key, old in with_older_defaults(saved).items():
         if key not in merged or key in RESUMABLE:
             continue  # a setting of another gan_tf version, or one a resume may change
         if merged[key] is None:

@@ -1,8 +1,9 @@
 """Which speed-ups a machine gets: mixed precision and XLA on a GPU, oneDNN's kernels and
 bfloat16 on a CPU.
 
-Taught in notebooks/03_wgan_gp.ipynb. One function, ``speedups``, decides for every model;
-it is a pure function of the devices, so its table is tested on a CPU-only machine. It follows
+Taught in notebooks/03_wgan_gp.ipynb. One function, ``speedups``, decides per device for every
+model, and ``bfloat16_pays`` per CPU from its flags; both are pure functions, so their tables are
+tested on a CPU-only machine. They follow
 TensorFlow's guides and this project's measurements:
 - "Mixed precision" (tensorflow.org/guide/mixed_precision): the ``mixed_float16`` policy with
   loss scaling speeds up GPUs of compute capability 7.0 or higher (Tensor Cores); on a CPU
@@ -15,7 +16,7 @@ TensorFlow's guides and this project's measurements:
 - bfloat16 compute (Keras' ``mixed_bfloat16`` policy) on a CPU whose flags include
   ``avx512_bf16`` or ``amx_bf16``, where oneDNN runs it on the CPU's own bfloat16 units:
   measured on an AMD EPYC with AVX-512 BF16 (benchmarks/dcgan_levers.py), the DCGAN step ran
-  1.35x faster at batch 64 and reached float32's cFID after 4 epochs as well (``bfloat16_pays``).
+  1.47x faster at batch 64 and reached float32's cFID after 4 epochs as well (``bfloat16_pays``).
 A setting left at None in ``TrainConfig`` (``mixed_precision``, ``bfloat16``, ``jit_compile``) is
 what this module chooses for this machine (``resolve``); ``--xla`` / ``--mixed-precision`` /
 ``--bfloat16`` and their ``--no-`` forms override it.

@@ -117,19 +117,20 @@ def test_moving_average_follows_the_weights_slowly():
 
 
 
-def _generator_moves(conditional, mixed_precision, steps=3, bfloat16=False):
-    """How far three training steps move a small generator's weights (L2 norm of the change)."""
+def _generator_moves(conditional, policy_name, steps=3):
+    """How far three training steps move a small generator's weights (L2 norm of the change)
+    under a Keras dtype policy; float16 needs loss scaling."""
     tf.keras.utils.set_random_seed(0)
     classes = 10 if conditional else 0
     policy = tf.keras.config.dtype_policy()
-    tf.keras.config.set_dtype_policy("mixed_float16" if mixed_precision
-                                     else "mixed_bfloat16" if bfloat16 else "float32")
+    tf.keras.config.set_dtype_policy(policy_name)
     try:  # layers take the policy in force when they are built, as gan_tf.checkpoints.build does
         g = models.make_generator(16, (32, 16, 8), num_classes=classes)
         d = models.make_discriminator(widths=(8, 16), num_classes=classes)
     finally:
         tf.keras.config.set_dtype_policy(policy)
-    g_opt, d_opt = (make_optimizer(net, 2e-4, 0.5, loss_scaling=mixed_precision) for net in (g, d))
+    g_opt, d_opt = (make_optimizer(net, 2e-4, 0.5, loss_scaling=policy_name == "mixed_float16")
+                    for net in (g, d))
     rng = tf.random.Generator.from_seed(0)
     before = [w.numpy().astype(np.float64) for w in g.trainable_weights]
     labels = {"labels": tf.constant(np.arange(16) % 10, tf.int32)} if conditional else {}
@@ -144,14 +145,14 @@ def test_mixed_precision_step_moves_the_weights_as_far_as_float32(conditional):
     start), so the step must scale its losses by as much. Without that, Adam's epsilon swamped the
     tiny gradients and the generator moved 0.006x as far. float16 rounding changes the direction
     of an Adam step a little, its length hardly at all."""
-    ratio = _generator_moves(conditional, True) / _generator_moves(conditional, False)
+    ratio = _generator_moves(conditional, "mixed_float16") / _generator_moves(conditional, "float32")
     assert 0.8 < ratio < 1.25, ratio
 
 
 def test_bfloat16_step_moves_the_weights_as_far_as_float32():
     """bfloat16 has float32's exponent range, so small gradients do not underflow and no loss
     scaling is needed: the same steps move G about as far as in float32."""
-    ratio = _generator_moves(False, False, bfloat16=True) / _generator_moves(False, False)
+    ratio = _generator_moves(False, "mixed_bfloat16") / _generator_moves(False, "float32")
     assert 0.8 < ratio < 1.25, ratio
 
 
