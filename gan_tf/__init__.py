@@ -18,8 +18,12 @@ ONEDNN_USER_SETTING = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
 
 # Both settings are read once, when TensorFlow is imported: importing gan_tf first applies
 # them; a value the user has set always wins.
-# TensorFlow's C++ start-up lines (CPU features, oneDNN) look like errors to learners.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines look like errors to learners. Level 2 hides its information and
+# warnings; in a notebook kernel level 3 also hides its error lines, which there show as red boxes in
+# every training cell ("remapper failed": a graph fusion TensorFlow skips, harmless). Outside a
+# notebook they stay visible (one may say why a GPU was not found). TensorFlow 2.21 prints a few
+# start-up lines (oneDNN, "Could not find cuda drivers") before it reads this setting.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if "ipykernel" in sys.modules else "2")
 # TensorFlow turns its oneDNN CPU kernels on by default only on Linux x86 CPUs with AVX-512
 # VNNI or BF16, AVX-VNNI or AMX. On an AVX2-only CPU (AMD Zen 3 here) they made the DCGAN
 # tutorial's step 1.4x faster, its transposed convolutions almost 3x (benchmarks/step_speed.py):

@@ -149,6 +149,9 @@ def _add_train(commands):
                             "precision, recall; cgan: label accuracy; an image folder: KID, FD, coverage, "
                             "... in the features of an encoder trained on it) into history.csv and "
                             f"TensorBoard; 0: never (default: {_per_model('eval_every')})")
+    train.add_argument("--frames-per-epoch", type=int, default=DEFAULTS.frames_per_epoch, metavar="N",
+                       help="sample grids per epoch in progress.gif (1: the epoch grids only); "
+                            "may change on a resume")
     train.add_argument("--transform", default=DEFAULTS.transform, choices=sorted(data.STYLE_TRANSFORMS),
                        help="cyclegan: the style of domain B, applied to half the training images "
                             "(thicken: 3x3 dilation, thin: 2x2 erosion, invert: 255 - pixel)")
@@ -355,7 +358,7 @@ def _train(args):
         bfloat16=args.bfloat16,
         jit_compile=args.xla, ema_decay=args.ema, eval_every=args.eval_every, data_dir=args.data_dir,
         transform=args.transform, cycle_weight=args.cycle_weight, identity_weight=args.identity_weight,
-        pool_size=args.pool_size, strategy=args.strategy)
+        pool_size=args.pool_size, strategy=args.strategy, frames_per_epoch=args.frames_per_epoch)
     from .runlog import checked_settings
 
     # A changed setting on resume, or a --data-dir without the data, is refused before TensorFlow loads.

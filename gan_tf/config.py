@@ -13,9 +13,12 @@ GENERATOR_LOSS_NAMES = ("non_saturating", "saturating")  # keys of losses.GENERA
 LATENT_DIM = 100
 # Each model's recipe, used for every setting left at None:
 # dcgan   TensorFlow's tutorial architecture trained with the DCGAN paper's Adam(2e-4, beta_1=0.5)
-#         on batches of 64 (four times the updates per epoch of the tutorial's 256), sampled from
-#         a moving average of the generator's weights. benchmarks/time_to_quality.py measures it
-#         against the tutorial's recipe.
+#         on batches of 16 (16 times the updates per epoch of the tutorial's 256), sampled from
+#         a moving average of the generator's weights. On a 2-core CPU an image costs about the same
+#         at batch 16, 32 or 64, so a smaller batch buys updates: cFID 28.0 after 4 epochs against
+#         40.7 at 64 (benchmarks/dcgan_levers.py; batch 8 was no better per second). On a GPU,
+#         where small batches leave the device idle, try --batch-size 64 or more.
+#         benchmarks/time_to_quality.py measures it against the tutorial's recipe.
 # cgan    the same recipe, conditional (notebook 04), plus the mode-seeking term (weight 0.2): without
 #         it the generator draws each class as one template (benchmarks/cgan_quality.py). Logs its
 #         label accuracy and within-class variety every epoch.
@@ -32,7 +35,7 @@ _D = dict(spectral_norm=False, r1_weight=0.0, d_dropout=0.3, categories=0)
 _GAN = dict(_D, batch_size=64, learning_rate=2e-4, beta_1=0.5, beta_2=0.999, ema_decay=0.999)
 _CRITIC = dict(_D, d_dropout=0.0, ema_decay=0.0, eval_every=0, mode_seeking=0.0)
 MODEL_DEFAULTS = {
-    "dcgan": dict(_GAN, eval_every=0, mode_seeking=0.0),
+    "dcgan": dict(_GAN, batch_size=16, eval_every=0, mode_seeking=0.0),
     "cgan": dict(_GAN, eval_every=1, mode_seeking=0.2, label_channel=True),
     "wgan": dict(_CRITIC, batch_size=64, learning_rate=5e-5, beta_1=0.9, beta_2=0.999),
     "wgan_gp": dict(_CRITIC, batch_size=64, learning_rate=1e-4, beta_1=0.0, beta_2=0.9),
@@ -42,7 +45,7 @@ MODEL_DEFAULTS = {
 # Settings a resumed run may change: the total to reach, what is measured and logged, where
 # the data lives. Any other change would make the run's record describe two runs.
 # The strategy may change too: a run started on one device can go on over several, or back.
-RESUMABLE = ("epochs", "eval_every", "log_every", "data_dir", "strategy")
+RESUMABLE = ("epochs", "eval_every", "log_every", "frames_per_epoch", "data_dir", "strategy")
 # What a run saved by an older gan_tf, whose config.json lacks a setting, trained with (a
 # function of the saved settings where that depended on the model).
 SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": "",
@@ -104,6 +107,7 @@ class TrainConfig:
     jit_compile: bool | None = None  # compile the step with XLA (None: where it pays off)
     strategy: str = "default"  # tf.distribute: default (one device), mirrored, multi-worker, tpu
     grid_size: int = 64  # images in each epoch's sample grid
+    frames_per_epoch: int = 4  # grids per epoch in progress.gif (1: the epoch grids only)
     log_every: int = 10  # steps between rows of steps.csv (0: none)
     eval_every: int | None = None  # epochs between quality measurements (gan_tf.metrics; 0: none)
     data_dir: str | None = None
@@ -113,9 +117,12 @@ class TrainConfig:
     pool_size: int = 50  # cyclegan: past fakes kept per direction for the discriminators (0: none)
 
     def __post_init__(self):
-        for key, value in MODEL_DEFAULTS.get(self.model, {}).items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
+        # Remember which settings were left to the model's recipe: resuming a run saved under an
+        # older recipe keeps that run's value instead of refusing the change (config.resumed).
+        recipe = MODEL_DEFAULTS.get(self.model, {})
+        self._recipe_filled = tuple(key for key in recipe if getattr(self, key) is None)
+        for key in self._recipe_filled:
+            setattr(self, key, recipe[key])
 
     @property
     def images_per_step(self):
@@ -137,7 +144,7 @@ class TrainConfig:
         if self.generator_loss not in GENERATOR_LOSS_NAMES:
             raise ConfigError(f"unknown generator loss {self.generator_loss!r}; "
                               f"choose one of: {', '.join(GENERATOR_LOSS_NAMES)}")
-        for name in ("epochs", "batch_size", "latent_dim", "grid_size", "n_critic"):
+        for name in ("epochs", "batch_size", "latent_dim", "grid_size", "n_critic", "frames_per_epoch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("log_every", "eval_every"):
@@ -263,15 +270,17 @@ def with_older_defaults(saved):
 
 def resumed(config, saved, run_dir):
     """The settings a run in ``run_dir`` continues with: ``config``, with the settings it leaves
-    to the machine (None) taken from ``saved`` (the run's config.json as a dict, or None for a
-    new run). Any other difference from the saved settings is refused, listing each one."""
+    to the machine (None) or to the model's recipe taken from ``saved`` (the run's config.json as
+    a dict, or None for a new run), so a run started under an older recipe resumes with it. Any
+    other difference from the saved settings is refused, listing each one."""
     if saved is None:
         return config
     merged, clash = dataclasses.asdict(config), []
+    left_to_recipe = getattr(config, "_recipe_filled", ())
     for key, old in with_older_defaults(saved).items():
         if key not in merged or key in RESUMABLE:
             continue  # a setting of another gan_tf version, or one a resume may change
-        if merged[key] is None:
+        if merged[key] is None or key in left_to_recipe:
             merged[key] = old
         elif merged[key] != old:
             clash.append(f"{key}: saved {old!r}, now {merged[key]!r}")

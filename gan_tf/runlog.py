@@ -5,6 +5,7 @@ rows of an epoch whose checkpoint never landed are dropped on resume (gan_tf.tra
 the tables first and the checkpoint second).
 """
 
+import copy
 import csv
 import dataclasses
 import json
@@ -77,7 +78,7 @@ def checked_settings(config, run_dir):
     """A checked copy of ``config`` for a run in ``run_dir``. A run with a checkpoint keeps its
     saved settings (gan_tf.config.resumed refuses a change); a run killed before its first
     checkpoint has nothing to keep and starts over. Needs no TensorFlow: the CLI asks first."""
-    config = dataclasses.replace(config).validate()
+    config = copy.copy(config).validate()  # a copy that remembers what was left to the recipe
     has_checkpoint = any((Path(run_dir) / "checkpoints").glob("ckpt-*.index"))
     return resumed(config, load_config(run_dir) if has_checkpoint else None, run_dir)
 

@@ -10,9 +10,11 @@ A run directory DIR holds everything a run produces:
     DIR/samples/epoch_001.png  a grid from a fixed latent batch after every epoch (cgan: one row
                                per class, one column per latent vector; cyclegan: fixed test
                                images and their translations, sampling.translation_grid)
+    DIR/frames/epoch_001_step_00469.png  the same grid inside an epoch, for progress.gif
+                               (config.frames_per_epoch - 1 of them per epoch)
     DIR/checkpoints/           tf.train.CheckpointManager state, saved after every epoch
     DIR/tensorboard/           scalars and sample grids for TensorBoard
-    DIR/progress.gif           the grids as an animation (at the end)
+    DIR/progress.gif           the grids and frames as an animation (at the end)
     DIR/generator.keras        the generator to sample from (at the end; the moving average of
                                its weights when config.ema_decay > 0); a cyclegan writes
                                generator_ab.keras and generator_ba.keras instead
@@ -79,8 +81,10 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
 
     for epoch in range(start + 1, config.epochs + 1):
         batches = epoch_batches(config, parts, epoch, strategy)
+        frame = frame_writer(config, pictures, run_dir, epoch, len(batches)) if record else None
         t0 = time.perf_counter()
-        row = {"epoch": epoch, **run_epoch(step, state, batches, epoch, config, record, verbose, run_dir)}
+        losses = run_epoch(step, state, batches, epoch, config, record, verbose, run_dir, frame)
+        row = {"epoch": epoch, **losses}
         seconds = time.perf_counter() - t0
         row.update(seconds=round(seconds, 3),
                    images_per_second=round(len(batches) * config.images_per_step / seconds, 1))
@@ -100,7 +104,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
 
     if record:
         save_networks(config, state, run_dir)
-        if frames := sorted((run_dir / "samples").glob("epoch_*.png")):
+        if frames := gif_frames(run_dir, int(state.epoch)):
             plots.save_gif(frames, run_dir / "progress.gif")
     distribute.finish(strategy, None if record else Path(manager.directory).parent)
     return read_history(record.history_path) if record else None
@@ -138,9 +142,9 @@ class Batches:
         return iter(self.batches)
 
 
-def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir):
+def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir, frame=None):
     """One pass over the batches; returns the mean of each loss. A NaN loss or Ctrl-C stops the
-    run before anything of this epoch is saved."""
+    run before anything of this epoch is saved. ``frame(i)``: called after step i (progress frames)."""
     from tqdm.auto import tqdm
 
     steps_per_epoch = len(batches)
@@ -159,6 +163,8 @@ def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir):
                         f"was saved; {run_dir / 'checkpoints'} keeps epoch {epoch - 1}. Lower the "
                         "learning rate and run again to resume there.")
                 sums[key] = sums.get(key, 0.0) + value
+            if frame:
+                frame(i)
             bar.update()
             bar.set_postfix({key: f"{value / i:.3f}" for key, value in sums.items()}, refresh=False)
     except KeyboardInterrupt:
@@ -215,6 +221,35 @@ def progress_pictures(config, state):
     generator, latents = sampling_generator(state), fixed_latents(config)
     columns = GRID_COLUMNS if config.model in CONDITIONAL or config.categories else None
     return lambda: (generator(latents, training=False).numpy(), columns)
+
+
+def frame_writer(config, pictures, run_dir, epoch, steps_per_epoch):
+    """A function of the step number i that saves the progress picture at frames_per_epoch - 1
+    evenly spaced steps inside the epoch (the epoch's own grid is its last frame). Frames of this
+    epoch or later, left by a run killed during it, are removed first."""
+    folder = run_dir / "frames"
+    folder.mkdir(exist_ok=True)
+    for stale in folder.glob("epoch_*_step_*.png"):
+        if int(stale.name[6:9]) >= epoch:
+            stale.unlink()
+    n = config.frames_per_epoch
+    at = {round(k * steps_per_epoch / n) for k in range(1, n)} - {0, steps_per_epoch}
+
+    def write(i):
+        if i in at:
+            samples, columns = pictures()
+            plots.save_grid(samples, folder / f"epoch_{epoch:03d}_step_{i:05d}.png", cols=columns)
+    return write
+
+
+def gif_frames(run_dir, last_epoch):
+    """The epoch grids and the frames inside each epoch up to ``last_epoch`` (the saved one), in
+    the order they were drawn."""
+    def when(path):  # epoch_003.png ends epoch 3; epoch_003_step_00469.png falls inside it
+        epoch, _, step = path.stem[6:].partition("_step_")
+        return int(epoch), int(step) if step else math.inf
+    frames = [*(run_dir / "samples").glob("epoch_*.png"), *(run_dir / "frames").glob("epoch_*_step_*.png")]
+    return sorted((path for path in frames if when(path)[0] <= last_epoch), key=when)
 
 
 def quality_scores(config, state, log):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gan_tf.config import MODEL_DEFAULTS
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 pytestmark = pytest.mark.usefixtures("real_data_dir")
 
@@ -66,7 +68,9 @@ def test_step_speed_smoke_run_times_the_steps_asked_for(tmp_path):
     assert "gan_tf_tutorial_recipe" not in out and "XLA/no XLA" not in out
     speed = json.loads((tmp_path / "speed.json").read_text())
     # The tutorial's step runs twice: in its own process and in gan_tf's.
-    assert speed["batch_size"] == {"tutorial": 256, "tutorial_here": 256, "gan_tf": 256, "gan_tf_default": 64}
+    default_batch = MODEL_DEFAULTS["dcgan"]["batch_size"]
+    assert speed["batch_size"] == {"tutorial": 256, "tutorial_here": 256, "gan_tf": 256,
+                                   "gan_tf_default": default_batch}
     assert all(seconds > 0 for seconds in speed["seconds_per_step"].values())
 
 

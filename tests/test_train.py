@@ -65,7 +65,9 @@ def test_run_directory_layout(tmp_path):
     assert steps["step"] == [2, 4, 6, 8] and steps["epoch"] == [1, 1, 2, 2]
     from PIL import Image
 
-    assert Image.open(tmp_path / "progress.gif").n_frames == 2
+    # 4 steps an epoch, 4 frames per epoch by default: steps 1, 2, 3 and the epoch's grid.
+    assert len(list((tmp_path / "frames").glob("epoch_00?_step_0000?.png"))) == 2 * 3
+    assert Image.open(tmp_path / "progress.gif").n_frames == 2 * 4
     assert _saved_epoch(tmp_path) == 2
     events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     tags = {v.tag for e in events for r in tf.compat.v1.train.summary_iterator(str(e))
@@ -137,6 +139,42 @@ def test_resume_may_raise_the_epochs_and_change_what_is_measured(tmp_path):
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["epochs"] == 2 and saved["log_every"] == 2 and saved["jit_compile"] is False
     assert later.jit_compile is None and first.epochs == 1  # train() changed neither config
+
+
+def test_a_run_saved_under_an_older_recipe_resumes_with_its_own_settings(one_epoch_run, tmp_path):
+    """one_epoch_run trained dcgan at batch 64, the recipe before batch 16: a resume that leaves the
+    batch to the recipe continues at 64; one that asks for 16 is refused, naming both."""
+    import shutil
+
+    from gan_tf.config import MODEL_DEFAULTS
+
+    assert MODEL_DEFAULTS["dcgan"]["batch_size"] != 64
+    run_dir = tmp_path / "run"
+    shutil.copytree(one_epoch_run, run_dir)
+    left_to_recipe = small(epochs=2, batch_size=None)
+    assert left_to_recipe.batch_size == MODEL_DEFAULTS["dcgan"]["batch_size"]
+    history = train(left_to_recipe, run_dir, verbose=0)
+    assert history["epoch"] == [1, 2]
+    assert json.loads((run_dir / "config.json").read_text())["batch_size"] == 64
+    assert read_history(run_dir / "steps.csv")["step"][-1] == 8  # 256 images: 4 steps of 64 an epoch
+    with pytest.raises(ConfigError, match="batch_size: saved 64, now 16"):
+        train(small(epochs=3, batch_size=16), run_dir, verbose=0)
+
+
+def test_progress_gif_has_frames_inside_each_epoch_and_drops_those_of_a_killed_epoch(tmp_path):
+    from PIL import Image
+
+    train(small(epochs=2, frames_per_epoch=2), tmp_path, verbose=0)  # 4 steps an epoch: a frame at step 2
+    frames = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert frames == ["epoch_001_step_00002.png", "epoch_002_step_00002.png"]
+    assert Image.open(tmp_path / "progress.gif").n_frames == 4
+    stale = tmp_path / "frames" / "epoch_004_step_00001.png"  # as if a run had been killed in epoch 4
+    stale.write_bytes((tmp_path / "frames" / frames[0]).read_bytes())
+    train(small(epochs=3, frames_per_epoch=4), tmp_path, verbose=0)  # may change on a resume
+    assert not stale.exists()
+    assert sorted(p.name for p in (tmp_path / "frames").glob("epoch_003_*")) == [
+        "epoch_003_step_00001.png", "epoch_003_step_00002.png", "epoch_003_step_00003.png"]
+    assert Image.open(tmp_path / "progress.gif").n_frames == 2 * 2 + 4
 
 
 def test_a_run_saved_before_a_setting_existed_is_compared_with_what_it_trained_with():
