@@ -17,6 +17,7 @@ last evaluation when started again with the same --out. Ends with one summary li
 
 import argparse
 import csv
+import dataclasses
 import importlib
 import json
 import math
@@ -91,7 +92,7 @@ class Recipe:
             self.batch_size = self.config.batch_size
             self.steps_per_epoch = len(images) // self.batch_size
             self.settings = {"recipe": "gan_tf default dcgan" + (f" with {overrides}" if overrides else ""),
-                             **{k: v for k, v in vars(self.config).items() if v is not None}}
+                             **{k: v for k, v in dataclasses.asdict(self.config).items() if v is not None}}
             self.objects = dict(state=self.checkpoint)
 
     def batches(self, epoch, skip):

@@ -104,7 +104,7 @@ def train(config, run_dir, verbose=2, on_epoch_end=None):
 
     if record:
         save_networks(config, state, run_dir)
-        if frames := gif_frames(run_dir, int(state.epoch)):
+        if frames := gif_frames(run_dir, int(state.epoch.numpy())):
             plots.save_gif(frames, run_dir / "progress.gif")
     distribute.finish(strategy, None if record else Path(manager.directory).parent)
     return read_history(record.history_path) if record else None

@@ -160,7 +160,8 @@ def two_workers(out, data_dir, epochs):
     """The same command on two worker processes of one cluster on this machine."""
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     command = [sys.executable, "-m", "gan_tf", "train", "dcgan", "--strategy", "multi-worker", "--quiet",
-               "--limit", "256", "--epochs", str(epochs), "--out", str(out), "--data-dir", data_dir]
+               "--limit", "256", "--batch-size", "64", "--epochs", str(epochs), "--out", str(out),
+               "--data-dir", data_dir]
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={
         **os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
         for i in range(2)]

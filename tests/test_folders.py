@@ -224,4 +224,4 @@ def test_folder_errors_on_the_command_line(picture_folder, tmp_path):
     cgan = run("train", "cgan", "--dataset", picture_folder, "--out", tmp_path / "run")
     assert cgan.returncode == 2 and "cgan needs class labels" in cgan.stderr
     big = run("train", "dcgan", "--dataset", picture_folder, "--image-size", 32, "--out", tmp_path / "run")
-    assert big.returncode == 2 and "batch_size 64 is larger than the 4 training images" in big.stderr
+    assert big.returncode == 2 and "batch_size 16 is larger than the 4 training images" in big.stderr
