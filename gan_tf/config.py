@@ -14,7 +14,7 @@ LATENT_DIM = 100
 # Each model's recipe, used for every setting left at None:
 # dcgan   TensorFlow's tutorial architecture trained with the DCGAN paper's Adam(2e-4, beta_1=0.5)
 #         on batches of 16 (16 times the updates per epoch of the tutorial's 256), sampled from
-#         a moving average of the generator's weights. On a 2-core CPU an image costs only 15-40 %
+#         a moving average of the generator's weights. On a 2-core CPU an image costs only 20-45 %
 #         more at batch 16 than at 64, so a smaller batch buys many more updates: cFID 28.0 after 4
 #         epochs against 40.7 at 64 (benchmarks/dcgan_levers.py; batch 8 was no better per second).
 #         On a GPU, where small batches leave the device idle, try --batch-size 64 or more.
