@@ -65,9 +65,9 @@ def generator_loss_wasserstein(fake_scores):
 def gradient_penalty(critic, real, fake, alpha, epsilon=1e-12):
     """WGAN-GP's E[(||grad f(x_hat)|| - 1)^2] at x_hat = alpha * real + (1 - alpha) * fake.
 
-    ``alpha`` ~ Uniform[0, 1], one per sample, shaped to broadcast (B, 1, 1, 1) for images
-    (Gulrajani et al., 2017, Algorithm 1). ``epsilon`` sits inside the square root so the
-    norm stays differentiable where the gradient is exactly zero.
+    ``alpha`` ~ Uniform[0, 1], one per sample, shaped to broadcast: (B, 1, 1, 1) for images,
+    (B, 1) for 2-D points (Gulrajani et al., 2017, Algorithm 1). ``epsilon`` sits inside the
+    square root so the norm stays differentiable where the gradient is exactly zero.
     """
     x_hat = alpha * real + (1.0 - alpha) * fake
     with tf.GradientTape() as tape:

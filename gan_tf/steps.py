@@ -146,7 +146,8 @@ def wgan_train_step(generator, critic, g_optimizer, c_optimizer, real_images, rn
         with tf.GradientTape() as tape:
             c_loss = critic_loss(critic(real, training=True), critic(fake, training=True))
             if gp_weight:
-                alpha = rng.uniform([batch_size, 1, 1, 1])  # uniform, as in the paper
+                # Uniform, as in the paper; shaped (B, 1, 1, 1) for images, (B, 1) for points.
+                alpha = rng.uniform([batch_size] + [1] * (real.shape.rank - 1))
                 penalty = gradient_penalty(critic, real, fake, alpha)
             total = c_loss + gp_weight * penalty
             scaled = c_optimizer.scale_loss(total * replica_share())

@@ -2,6 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf import toy
+from gan_tf.losses import gradient_penalty
 
 
 def test_real_ring_samples_cover_all_modes_with_high_quality():
@@ -48,3 +49,41 @@ def test_fitted_discriminator_approaches_the_optimal_one():
     optimal = 1 / (1 + np.exp(-(2 - 2 * x[:, 0])))
     trained = tf.sigmoid(d(x)).numpy()[:, 0]
     np.testing.assert_allclose(trained, optimal, atol=0.08)
+
+
+def test_maxout_keeps_the_largest_piece_of_each_unit():
+    layer = toy.Maxout(units=2, pieces=3)
+    layer.build((None, 1))
+    # Pieces of unit 0: x, 2x, -x; of unit 1: 0, -3x, 5 (weights, then a bias on the last piece).
+    layer.linear.kernel.assign([[1.0, 2.0, -1.0, 0.0, -3.0, 0.0]])
+    layer.linear.bias.assign([0.0, 0.0, 0.0, 0.0, 0.0, 5.0])
+    out = layer(tf.constant([[1.0], [-2.0], [-4.0]])).numpy()
+    np.testing.assert_allclose(out, [[2.0, 5.0], [2.0, 6.0], [4.0, 12.0]])
+
+
+def test_the_papers_setting_builds_their_networks_and_trains():
+    setting = dict(toy.PAPERS_SETTING)
+    result = toy.train_toy(steps=5, snapshot_every=5, n_eval=50, **setting)
+    generator, discriminator = result["generator"], result["discriminator"]
+    assert sum(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in generator.layers) == 4
+    assert [layer.units for layer in discriminator.layers if isinstance(layer, toy.Maxout)] == [200, 200, 200]
+    assert result["points"].shape == (50, 2) and np.isfinite(result["points"]).all()
+
+
+def test_a_toy_wgan_trains_with_a_penalty_taken_per_point():
+    result = toy.train_toy(steps=50, batch_size=64, snapshot_every=50, n_eval=100, learning_rate=1e-4,
+                           beta_1=0.0, beta_2=0.9, wasserstein=dict(n_critic=5, gp_weight=10.0))
+    assert len(result["history"]["wasserstein"]) == 1 and np.isfinite(result["history"]["wasserstein"]).all()
+    # The penalty on 2-D points: one alpha per point, so a linear critic of unit slope costs nothing.
+    critic = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1, use_bias=False)])
+    critic.layers[0].kernel.assign([[0.6], [0.8]])
+    real, fake = tf.random.normal((8, 2)), tf.random.normal((8, 2))
+    alpha = tf.random.uniform((8, 1))
+    assert float(gradient_penalty(critic, real, fake, alpha)) < 1e-6
+
+
+def test_a_clipped_toy_critic_keeps_every_weight_inside_the_clip():
+    result = toy.train_toy(steps=20, batch_size=64, snapshot_every=20, n_eval=100, learning_rate=5e-5,
+                           optimizer="rmsprop", wasserstein=dict(n_critic=5, gp_weight=0.0, clip_value=0.01))
+    weights = np.concatenate([w.numpy().ravel() for w in result["discriminator"].trainable_variables])
+    assert np.abs(weights).max() <= 0.01 + 1e-7
