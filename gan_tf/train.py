@@ -230,7 +230,7 @@ def frame_writer(config, pictures, run_dir, epoch, steps_per_epoch):
     folder = run_dir / "frames"
     folder.mkdir(exist_ok=True)
     for stale in folder.glob("epoch_*_step_*.png"):
-        if int(stale.name[6:9]) >= epoch:
+        if frame_time(stale)[0] >= epoch:
             stale.unlink()
     n = config.frames_per_epoch
     at = {round(k * steps_per_epoch / n) for k in range(1, n)} - {0, steps_per_epoch}
@@ -242,14 +242,18 @@ def frame_writer(config, pictures, run_dir, epoch, steps_per_epoch):
     return write
 
 
+def frame_time(path):
+    """(epoch, step) of a progress picture: epoch_003.png ends epoch 3 (step infinity),
+    epoch_003_step_00469.png falls inside it. Epochs past 999 just have more digits."""
+    epoch, _, step = path.stem[len("epoch_"):].partition("_step_")
+    return int(epoch), int(step) if step else math.inf
+
+
 def gif_frames(run_dir, last_epoch):
     """The epoch grids and the frames inside each epoch up to ``last_epoch`` (the saved one), in
     the order they were drawn."""
-    def when(path):  # epoch_003.png ends epoch 3; epoch_003_step_00469.png falls inside it
-        epoch, _, step = path.stem[6:].partition("_step_")
-        return int(epoch), int(step) if step else math.inf
     frames = [*(run_dir / "samples").glob("epoch_*.png"), *(run_dir / "frames").glob("epoch_*_step_*.png")]
-    return sorted((path for path in frames if when(path)[0] <= last_epoch), key=when)
+    return sorted((path for path in frames if frame_time(path)[0] <= last_epoch), key=frame_time)
 
 
 def quality_scores(config, state, log):

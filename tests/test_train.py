@@ -379,3 +379,18 @@ def test_impossible_settings_are_refused_before_work(tmp_path, overrides, messag
     with pytest.raises(ConfigError, match=message):
         train(small(**overrides), tmp_path / "run", verbose=0)
     assert not (tmp_path / "run").exists()
+
+
+def test_progress_pictures_sort_by_epoch_then_step_past_epoch_999(tmp_path):
+    from gan_tf.train import frame_time, gif_frames
+
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "frames").mkdir()
+    names = ["samples/epoch_999.png", "frames/epoch_1000_step_00002.png", "samples/epoch_1000.png",
+             "frames/epoch_999_step_00010.png", "frames/epoch_1001_step_00001.png"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert frame_time(tmp_path / "frames/epoch_1000_step_00002.png") == (1000, 2)
+    order = [p.relative_to(tmp_path).as_posix() for p in gif_frames(tmp_path, last_epoch=1000)]
+    assert order == ["frames/epoch_999_step_00010.png", "samples/epoch_999.png",
+                     "frames/epoch_1000_step_00002.png", "samples/epoch_1000.png"]
