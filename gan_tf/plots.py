@@ -4,6 +4,7 @@ Grids and GIFs are written with Pillow (no figure machinery, fast enough to run 
 the notebooks use the matplotlib helpers at the bottom.
 """
 
+import io
 import math
 
 import numpy as np
@@ -86,3 +87,66 @@ def plot_history(history, keys=("d_loss", "g_loss"), ax=None):
     ax.set_xlabel("epoch")
     ax.legend()
     return ax
+
+
+def latent_walk(generator, amounts, direction, start, label=None):
+    """Images of ``start + a * direction`` for each a in ``amounts`` (one noise vector walked along
+    one direction); a conditional generator draws them all as class ``label``."""
+    steps = np.asarray(amounts, np.float32)[:, None] * np.asarray(direction, np.float32)[None]
+    z = np.asarray(start, np.float32)[None] + steps
+    if len(generator.inputs) == 2:
+        return generator([z, np.full(len(z), label or 0, np.int32)], training=False).numpy()
+    return generator(z, training=False).numpy()
+
+
+def latent_explorer(generator, directions=4, span=3.0, columns=7, seed=0, class_names=None, scale=6):
+    """Walk one noise vector along random unit directions of the latent space, two ways.
+
+    For every reader: a static grid, ``columns`` steps from -span to +span, one row per direction
+    (for a conditional generator: one row per class, along the first direction); in a stored
+    notebook this is what shows, drawn on a new matplotlib figure. In a live Jupyter kernel with
+    ipywidgets: sliders for the direction and the distance, and for a conditional generator a menu
+    of classes, redrawn on every move. Returns the widget (display it after ``plt.show()``), or
+    None where ipywidgets is missing.
+    """
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    latent = generator.inputs[0].shape[-1]
+    start = rng.standard_normal(latent)
+    axes = rng.standard_normal((directions, latent))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    amounts = np.linspace(-span, span, columns)
+    conditional = len(generator.inputs) == 2
+    names = list(class_names) if class_names is not None else [str(k) for k in range(10)]
+    if conditional:
+        rows = [latent_walk(generator, amounts, axes[0], start, k) for k in range(len(names))]
+        row_labels, title = names, f"one noise vector moved from {-span:g} to +{span:g}, every class"
+    else:
+        rows = [latent_walk(generator, amounts, axes[d], start) for d in range(directions)]
+        row_labels = [f"direction {d}" for d in range(directions)]
+        title = f"one noise vector moved from {-span:g} to +{span:g} along {directions} random directions"
+    show_grid(np.concatenate(rows), cols=columns, row_labels=row_labels, title=title,
+              ax=plt.subplots(figsize=(columns * 0.9, len(rows) * 0.95 + 0.6))[1])
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        return None
+
+    picture = widgets.Image(format="png")
+    direction = widgets.IntSlider(0, 0, directions - 1, description="direction")
+    amount = widgets.FloatSlider(0.0, min=-span, max=span, step=span / 10, description="distance")
+    label = widgets.Dropdown(options=[(n, k) for k, n in enumerate(names)], value=0, description="class")
+
+    def redraw(_=None):
+        image = latent_walk(generator, [amount.value], axes[direction.value], start, label.value)
+        grid = Image.fromarray(image_grid(image, cols=1, pad=0))
+        buffer = io.BytesIO()
+        grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST).save(buffer, format="png")
+        picture.value = buffer.getvalue()
+
+    controls = [direction, amount] + ([label] if conditional else [])
+    for control in controls:
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.HBox([widgets.VBox(controls), picture])
