@@ -102,7 +102,10 @@ def test_two_replicas_train_as_one_device_does(real_data_dir, model, options):
     assert gaps["weights_moved"] > 1e-2  # training did move the weights
     assert gaps["weight_gap"] <= 3 * gaps["nudged_weight_gap"] + 1e-6, gaps
     assert max(gaps["loss_gap"]) <= 3 * max(gaps["nudged_loss_gap"]) + 1e-6, gaps
-    assert gaps["weight_gap"] < 1e-3 * gaps["weights_moved"]  # rounding-sized, whatever the nudge
+    # Rounding-sized, whatever the nudge: a wrong gradient scale moves the weights by a share of
+    # order 1 of what training moved them. Rounding alone reached 0.0039 of it on an AVX2-only
+    # AMD EPYC (family 23), within the measured nudge; 1e-3 failed there.
+    assert gaps["weight_gap"] < 2e-2 * gaps["weights_moved"]
 
 
 def history(out):
