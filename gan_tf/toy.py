@@ -42,6 +42,19 @@ def mode_coverage(points, modes=MODES, radius=RADIUS, std=STD, within=3.0):
             "counts": counts.tolist()}
 
 
+def draw_points(ax, points, title=None, limit=1.6):
+    """Points over the ring's centres (red crosses) on a matplotlib axis; with a ``title``, the
+    title gains the points' mode coverage and share of high-quality points."""
+    ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.4)
+    ax.scatter(*ring_centres().T, marker="x", color="red", s=20)
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    if title is not None:
+        cov = mode_coverage(points)
+        ax.set_title(f"{title}\n{cov['modes']}/8 modes, {100 * cov['high_quality']:.1f} % high quality",
+                     fontsize=9)
+
+
 class Pack(layers.Layer):
     """PacGAN's packing: m samples become one input, so D judges them jointly.
 

@@ -87,3 +87,16 @@ def test_a_clipped_toy_critic_keeps_every_weight_inside_the_clip():
                            optimizer="rmsprop", wasserstein=dict(n_critic=5, gp_weight=0.0, clip_value=0.01))
     weights = np.concatenate([w.numpy().ravel() for w in result["discriminator"].trainable_variables])
     assert np.abs(weights).max() <= 0.01 + 1e-7
+
+
+def test_draw_points_puts_points_centres_and_their_coverage_on_the_axis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    toy.draw_points(ax, toy.ring_centres()[:3], "three centres")
+    assert [len(c.get_offsets()) for c in ax.collections] == [3, toy.MODES]
+    assert ax.get_title() == "three centres\n3/8 modes, 100.0 % high quality"
+    plt.close("all")
