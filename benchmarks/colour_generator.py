@@ -18,31 +18,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
 
 import gan_tf  # noqa: F401 - before TensorFlow
 from gan_tf import data, folder_metrics, models, plots, steps
 
 VARIANTS = [("transposed", 0.3), ("resize", 0.3), ("transposed", 0.0), ("resize", 0.0)]
-
-
-def transposed_generator(size=32, width=models.COLOUR_WIDTH, latent_dim=100):
-    """The DCGAN paper's generator: stride-2 4x4 transposed convolutions (gan_tf's colour generator
-    before it switched to resize-convolutions)."""
-    stages = [width * 2 ** i for i in range(size.bit_length() - 4, -1, -1)]
-    def init():  # a new initializer per layer: one unseeded instance reused gives every layer the same draw
-        return keras.initializers.RandomNormal(stddev=0.02)
-
-    z = keras.Input((latent_dim,))
-    x = layers.Dense(4 * 4 * stages[0], use_bias=False, kernel_initializer=init())(z)
-    x = layers.Reshape((4, 4, stages[0]))(layers.ReLU()(layers.BatchNormalization()(x)))
-    for stage in stages[1:]:
-        x = layers.Conv2DTranspose(stage, 4, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer=init())(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
-    out = layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh",
-                                 kernel_initializer=init())(x)
-    return keras.Model(z, out, name="transposed_generator")
 
 
 def make_step(g, d, g_opt, d_opt, rng):
@@ -65,8 +45,7 @@ def main():
     evaluator = folder_metrics.FolderEvaluator(images=everything[: args.reference])
     for upsampling, dropout in VARIANTS:
         keras.utils.set_random_seed(0)
-        g = (transposed_generator() if upsampling == "transposed"
-             else models.make_generator(image_shape=(32, 32, 3)))
+        g = models.make_generator(image_shape=(32, 32, 3), upsampling=upsampling)
         d = models.make_discriminator(image_shape=(32, 32, 3), dropout=dropout)
         g_opt, d_opt = steps.make_optimizer(g, 2e-4, 0.5), steps.make_optimizer(d, 2e-4, 0.5)
         rng = tf.random.Generator.from_seed(0)

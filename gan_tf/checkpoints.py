@@ -47,7 +47,8 @@ def build(config, strategy=None):
         generator = models.make_generator(config.latent_dim, num_classes=num_classes,
                                           image_shape=config.image_shape,
                                           synchronized=config.strategy != "default",
-                                          categories=config.categories)
+                                          categories=config.categories,
+                                          upsampling=config.upsampling or "resize")
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
             dropout=config.d_dropout, spectral_norm=bool(config.spectral_norm), num_classes=num_classes,

@@ -18,6 +18,7 @@ from .config import (
     MODELS,
     STRATEGIES,
     TRANSLATION,
+    UPSAMPLINGS,
     ConfigError,
     TrainConfig,
 )
@@ -71,6 +72,10 @@ def _add_train(commands):
     train.add_argument("--image-size", type=int, default=None, choices=data.IMAGE_SIZES,
                        help="image folders: train on images this many pixels square (default: "
                             f"{data.DEFAULT_IMAGE_SIZE}); each picture's centre square is resized to it")
+    train.add_argument("--upsampling", default=None, choices=UPSAMPLINGS,
+                       help="image folders: how the generator doubles its image size: resize (repeat "
+                            "pixels, then a 3x3 convolution; default) or transposed (the DCGAN paper's "
+                            "stride-2 transposed convolutions, which can stamp a checkerboard)")
     train.add_argument("--augment", nargs="?", const=",".join(AUGMENTATIONS), default=DEFAULTS.augment,
                        metavar="POLICY",
                        help="DiffAugment: randomly recolour, shift and cut out every image the "
@@ -347,7 +352,8 @@ def _load_npy(path):
 
 def _train(args):
     config = TrainConfig(
-        model=args.model, dataset=args.dataset, image_size=args.image_size, augment=args.augment,
+        model=args.model, dataset=args.dataset, image_size=args.image_size, upsampling=args.upsampling,
+        augment=args.augment,
         epochs=args.epochs, batch_size=args.batch_size,
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
         d_learning_rate=args.d_lr,

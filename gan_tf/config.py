@@ -49,6 +49,7 @@ RESUMABLE = ("epochs", "eval_every", "log_every", "frames_per_epoch", "data_dir"
 # What a run saved by an older gan_tf, whose config.json lacks a setting, trained with (a
 # function of the saved settings where that depended on the model).
 SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": "",
+                "upsampling": lambda saved: "resize" if saved.get("image_size") else None,
                 "d_learning_rate": None, "spectral_norm": False, "r1_weight": 0.0, "categories": 0,
                 "bfloat16": False,
                 "d_dropout": lambda saved: 0.0 if saved.get("model") in WASSERSTEIN + TRANSLATION else 0.3}
@@ -61,6 +62,9 @@ TRANSLATION = ("cyclegan",)  # image-to-image: two generators, no noise
 FOLDER_MODELS = ("dcgan", "wgan", "wgan_gp")  # the models an image folder (no labels, one domain) can train
 # DiffAugment (Zhao et al. 2020, gan_tf.augment): the transforms --augment may name.
 AUGMENTATIONS = ("color", "translation", "cutout")
+# How the colour generator doubles its size (models.make_generator): repeat pixels then convolve, or
+# the DCGAN paper's stride-2 transposed convolutions (kept to show the checkerboard they can stamp).
+UPSAMPLINGS = ("resize", "transposed")
 DENSITY_K = 5  # neighbours for density and coverage (gan_tf.metrics), as Naeem et al. recommend
 # tf.distribute strategies --strategy may name (gan_tf.distribute); "default" is one device.
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
@@ -81,6 +85,7 @@ class TrainConfig:
     model: str = "dcgan"
     dataset: str = "mnist"  # mnist, fashion_mnist, or the path of a folder of images
     image_size: int | None = None  # image folders: 32 or 64 pixels square (None: 64)
+    upsampling: str | None = None  # image folders: how G doubles its size (UPSAMPLINGS; None: resize)
     augment: str = ""  # DiffAugment before D, e.g. "color,translation,cutout" ("": none)
     epochs: int = 50
     batch_size: int | None = None  # None: the model's default (MODEL_DEFAULTS)
@@ -238,9 +243,17 @@ class TrainConfig:
             if self.image_size not in data.IMAGE_SIZES:
                 raise ConfigError(f"image_size must be one of {', '.join(map(str, data.IMAGE_SIZES))}, "
                                   f"got {self.image_size}")
+            if self.upsampling is None:
+                self.upsampling = UPSAMPLINGS[0]
+            if self.upsampling not in UPSAMPLINGS:
+                raise ConfigError(f"unknown upsampling {self.upsampling!r}; "
+                                  f"choose one of: {', '.join(UPSAMPLINGS)}")
         elif self.image_size not in (None, data.IMAGE_SHAPE[0]):
             raise ConfigError(f"{self.dataset} images are {data.IMAGE_SHAPE[0]}x{data.IMAGE_SHAPE[1]}; "
                               "--image-size is for image folders (--dataset PATH)")
+        elif self.upsampling is not None:
+            raise ConfigError(f"--upsampling is for image folders (--dataset PATH); {self.dataset}'s "
+                              "generator is the TensorFlow tutorial's, with its transposed convolutions")
         names = [name.strip() for name in self.augment.split(",") if name.strip()]
         unknown = [name for name in names if name not in AUGMENTATIONS]
         if unknown:

@@ -82,11 +82,14 @@ def _colour_stages(image_shape, width):
 
 
 def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0, name="generator",
-                   image_shape=IMAGE_SHAPE, width=COLOUR_WIDTH, synchronized=False, categories=0):
+                   image_shape=IMAGE_SHAPE, width=COLOUR_WIDTH, synchronized=False, categories=0,
+                   upsampling="resize"):
     """Map a latent vector (and, if conditional, a class label) to an image in [-1, 1]:
     28x28x1 with the tutorial's ``widths``, else ``image_shape`` (32 or 64 square, colour) with
     the DCGAN paper's networks of base ``width``.
 
+    ``upsampling`` (colour only): "resize" repeats pixels and convolves; "transposed" is the DCGAN
+    paper's stride-2 transposed convolution, whose overlapping footprints stamp a checkerboard.
     ``categories`` > 0: the one-hot code NoiseCode reads off z is appended to z.
     ``synchronized``: BatchNorm takes its statistics over the global batch of all replicas when
     trained under a tf.distribute strategy (gan_tf.distribute), not each replica's share alone.
@@ -102,8 +105,8 @@ def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0
     if categories:
         x = layers.Concatenate()([x, NoiseCode(categories, name="code")(z)])
     if tuple(image_shape) != IMAGE_SHAPE:
-        return keras.Model(inputs if num_classes else z, _colour_generator(x, image_shape, width, norm),
-                           name=name)
+        image = _colour_generator(x, image_shape, width, norm, upsampling)
+        return keras.Model(inputs if num_classes else z, image, name=name)
     w0, w1, w2 = widths
     # Biases are left out before BatchNorm: its beta does the same job.
     x = layers.Dense(7 * 7 * w0, use_bias=False)(x)
@@ -127,20 +130,27 @@ def _paper_init():
     return keras.initializers.RandomNormal(stddev=0.02)
 
 
-def _colour_generator(x, image_shape, width, norm=layers.BatchNormalization):
+def _colour_generator(x, image_shape, width, norm=layers.BatchNormalization, upsampling="resize"):
+    if upsampling not in ("resize", "transposed"):
+        raise ValueError(f"upsampling must be 'resize' or 'transposed', got {upsampling!r}")
     stages = _colour_stages(image_shape, width)
     x = layers.Dense(4 * 4 * stages[0], use_bias=False, kernel_initializer=_paper_init())(x)
     x = layers.Reshape((4, 4, stages[0]))(layers.ReLU()(norm()(x)))
+
     # Each stage doubles the size by repeating pixels, then convolves (Odena et al. 2016), where the
     # paper uses stride-2 transposed convolutions: those stamped a grid of repeated blobs over every
     # emoji (benchmarks/colour_generator.py: 500 emoji at 32x32, 1,400 steps, KID 2.69 against 0.12).
-    for stage in stages[1:]:
-        x = layers.Conv2D(stage, 3, padding="same", use_bias=False, kernel_initializer=_paper_init())(
+    # A 4x4 kernel moved 2 pixels at a time covers some output pixels twice as often as others.
+    def double(x, channels, **kwargs):
+        if upsampling == "transposed":
+            return layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
+                                          kernel_initializer=_paper_init(), **kwargs)(x)
+        return layers.Conv2D(channels, 3, padding="same", kernel_initializer=_paper_init(), **kwargs)(
             layers.UpSampling2D()(x))
-        x = layers.ReLU()(norm()(x))
-    x = layers.UpSampling2D()(x)
-    return layers.Conv2D(image_shape[2], 3, padding="same", activation="tanh",
-                         kernel_initializer=_paper_init(), dtype="float32", name="image")(x)
+
+    for stage in stages[1:]:
+        x = layers.ReLU()(norm()(double(x, stage, use_bias=False)))
+    return double(x, image_shape[2], activation="tanh", dtype="float32", name="image")
 
 
 def make_discriminator(widths=DISCRIMINATOR_WIDTHS, dropout=0.3, num_classes=0, label_channel=True,

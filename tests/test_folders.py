@@ -1,11 +1,13 @@
 """Your own images (notebook 07): the folder loader, colour networks, DiffAugment, the folder
 metrics on known cases, and a colour run trained, resumed and sampled from the command line."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -89,6 +91,13 @@ def test_folder_settings_are_checked(picture_folder, tmp_path):
             TrainConfig(dataset=str(picture_folder), **settings).validate(100)
     with pytest.raises(ConfigError, match="mnist images are 28x28"):
         TrainConfig(image_size=64).validate()
+    assert config.upsampling == "resize"
+    paper = TrainConfig(dataset=str(picture_folder), upsampling="transposed").validate(100)
+    assert paper.upsampling == "transposed"
+    with pytest.raises(ConfigError, match="unknown upsampling 'bilinear'"):
+        TrainConfig(dataset=str(picture_folder), upsampling="bilinear").validate(100)
+    with pytest.raises(ConfigError, match="--upsampling is for image folders"):
+        TrainConfig(upsampling="resize").validate()
     with pytest.raises(ConfigError, match="nor an existing folder"):
         TrainConfig(dataset=str(tmp_path / "typo")).validate()
 
@@ -104,6 +113,29 @@ def test_colour_networks_follow_the_image_size(size):
     assert len([x for x in d.layers if "conv2d" in x.name]) == (4 if size == 64 else 3)
     with pytest.raises(ValueError, match="image_shape must be"):
         models.make_generator(image_shape=(48, 48, 3))
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_transposed_upsampling_is_the_papers_generator(size):
+    g = models.make_generator(image_shape=(size, size, 3), width=8, upsampling="transposed")
+    assert g(np.zeros((2, 100), np.float32), training=False).shape == (2, size, size, 3)
+    transposed = [x for x in g.layers if isinstance(x, keras.layers.Conv2DTranspose)]
+    assert len(transposed) == (4 if size == 64 else 3)
+    assert all(x.strides == (2, 2) and x.kernel_size == (4, 4) for x in transposed)
+    assert not [x for x in g.layers if "up_sampling2d" in x.name]
+    with pytest.raises(ValueError, match="upsampling must be"):
+        models.make_generator(image_shape=(32, 32, 3), upsampling="bilinear")
+
+
+def test_a_folder_run_saved_before_upsampling_was_a_setting_resumes_as_resize(picture_folder):
+    from gan_tf.config import resumed
+
+    config = TrainConfig(dataset=str(picture_folder), image_size=32, limit=8, batch_size=4).validate(100)
+    saved = {key: value for key, value in dataclasses.asdict(config).items() if key != "upsampling"}
+    assert resumed(config, saved, "old_run").upsampling == "resize"
+    with pytest.raises(ConfigError, match="upsampling: saved 'resize', now 'transposed'"):
+        resumed(TrainConfig(dataset=str(picture_folder), image_size=32, limit=8, batch_size=4,
+                            upsampling="transposed").validate(100), saved, "old_run")
 
 
 # --- DiffAugment ---------------------------------------------------------------------------
@@ -195,6 +227,8 @@ def test_train_resume_sample_and_evaluate_a_colour_run(emoji_dir, tmp_path):
     changed = run("train", "dcgan", "--epochs", 3, *common[:-2], "--augment", "color", "--no-xla")
     assert changed.returncode == 2
     assert "augment: saved 'color,translation,cutout', now 'color'" in changed.stderr
+    paper = run("train", "dcgan", "--epochs", 3, *common, "--upsampling", "transposed")
+    assert paper.returncode == 2 and "upsampling: saved 'resize', now 'transposed'" in paper.stderr
 
     sampled = run("sample", out, "--n", 5, "--out", tmp_path / "s.npy")
     assert sampled.returncode == 0, sampled.stderr
@@ -225,3 +259,5 @@ def test_folder_errors_on_the_command_line(picture_folder, tmp_path):
     assert cgan.returncode == 2 and "cgan needs class labels" in cgan.stderr
     big = run("train", "dcgan", "--dataset", picture_folder, "--image-size", 32, "--out", tmp_path / "run")
     assert big.returncode == 2 and "batch_size 16 is larger than the 4 training images" in big.stderr
+    digits = run("train", "dcgan", "--upsampling", "transposed", "--out", tmp_path / "run")
+    assert digits.returncode == 2 and "--upsampling is for image folders" in digits.stderr
