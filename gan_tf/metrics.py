@@ -12,6 +12,8 @@ CNN trained by gan_tf on the dataset's own training split plays Inception's part
   which outliers do not inflate;
 - intra-class cFID: each class's images against that class's real ones, which sees a generator
   that draws one template per class (label accuracy rewards it);
+- the power spectrum against the data's (``spectral_excess``), where periodic upsampling
+  artefacts (checkerboards) stand out;
 - for a CycleGAN, whose right answers are known (``translation_scores``): the pixel distance to
   the true translation, how often the class survives translation, and the cycle's error.
 
@@ -191,6 +193,25 @@ def density_coverage(real_features, fake_features, k=5, real_radii=None):
         counts[start:start + 2000] = inside.sum(1)
         covered |= inside.any(0)
     return float(counts.mean() / k), float(covered.mean())
+
+
+def power_spectrum(images):
+    """The mean 2-D power spectrum of a batch of images (N, H, W, C): each image's channels averaged
+    and its mean brightness removed, |FFT|^2, averaged over the batch; zero frequency in the
+    centre, the highest (a pattern that flips every pixel) at the edges."""
+    x = np.asarray(images, np.float64).mean(axis=-1)
+    x = x - x.mean(axis=(1, 2), keepdims=True)
+    return np.fft.fftshift((np.abs(np.fft.fft2(x)) ** 2).mean(axis=0))
+
+
+def spectral_excess(fake, real):
+    """How much a generator's spectrum departs from the data's, per frequency: log10 of the ratio
+    of the fakes' power to the reals' (0: as much as in real images, 1: ten times more), for images
+    in one range. Upsampling artefacts such as a transposed convolution's checkerboard are
+    periodic, so they show up as bright spots at the frequencies of their period (Durall et al.
+    2020), where real pictures have little power."""
+    eps = 1e-12
+    return np.log10((power_spectrum(fake) + eps) / (power_spectrum(real) + eps))
 
 
 def intra_class_fid(features, labels, real_features, real_labels, num_classes=data.NUM_CLASSES,

@@ -62,6 +62,21 @@ def test_density_and_coverage_on_point_clouds():
     assert metrics.density_coverage(real, corner_and_outliers)[1] < 0.3
 
 
+def test_spectral_excess_finds_a_checkerboard():
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(np.cumsum(rng.normal(size=(200, 16, 16, 1)), axis=1), axis=2)  # little fine detail
+    smooth /= np.abs(smooth).max()
+    same = metrics.spectral_excess(smooth[:100], smooth[100:])
+    assert np.abs(same).max() < 0.5  # one distribution against itself: no frequency off by 3x
+    checker = np.indices((16, 16)).sum(0) % 2 * 0.2 - 0.1  # flips sign every pixel
+    excess = metrics.spectral_excess(smooth[:100] + checker[None, :, :, None], smooth[100:])
+    # after fftshift the highest frequency in both directions sits at index (0, 0)
+    assert np.unravel_index(excess.argmax(), excess.shape) == (0, 0) and excess[0, 0] > 2
+    assert np.abs(np.delete(excess.ravel(), 0)).max() < 0.5
+    power = metrics.power_spectrum(np.ones((3, 8, 8, 3)))  # a flat image has no power once its mean is gone
+    assert power.shape == (8, 8) and np.allclose(power, 0)
+
+
 def test_intra_class_fid_sees_one_template_per_class():
     rng = np.random.default_rng(4)
     labels = np.repeat(np.arange(10), 200)
