@@ -33,7 +33,7 @@ PatchGAN that scores overlapping patches, both with instance normalisation.
 import keras
 from keras import layers
 
-from .config import LATENT_DIM
+from .config import LATENT_DIM, UPSAMPLINGS
 
 IMAGE_SHAPE = (28, 28, 1)
 GENERATOR_WIDTHS = (256, 128, 64)
@@ -89,7 +89,7 @@ def make_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, num_classes=0
     the DCGAN paper's networks of base ``width``.
 
     ``upsampling`` (colour only): "resize" repeats pixels and convolves; "transposed" is the DCGAN
-    paper's stride-2 transposed convolution, whose overlapping footprints stamp a checkerboard.
+    paper's stride-2 transposed convolution, which can stamp a checkerboard (notebook 05).
     ``categories`` > 0: the one-hot code NoiseCode reads off z is appended to z.
     ``synchronized``: BatchNorm takes its statistics over the global batch of all replicas when
     trained under a tf.distribute strategy (gan_tf.distribute), not each replica's share alone.
@@ -131,8 +131,8 @@ def _paper_init():
 
 
 def _colour_generator(x, image_shape, width, norm=layers.BatchNormalization, upsampling="resize"):
-    if upsampling not in ("resize", "transposed"):
-        raise ValueError(f"upsampling must be 'resize' or 'transposed', got {upsampling!r}")
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLINGS)}, got {upsampling!r}")
     stages = _colour_stages(image_shape, width)
     x = layers.Dense(4 * 4 * stages[0], use_bias=False, kernel_initializer=_paper_init())(x)
     x = layers.Reshape((4, 4, stages[0]))(layers.ReLU()(norm()(x)))
@@ -140,7 +140,8 @@ def _colour_generator(x, image_shape, width, norm=layers.BatchNormalization, ups
     # Each stage doubles the size by repeating pixels, then convolves (Odena et al. 2016), where the
     # paper uses stride-2 transposed convolutions: those stamped a grid of repeated blobs over every
     # emoji (benchmarks/colour_generator.py: 500 emoji at 32x32, 1,400 steps, KID 2.69 against 0.12).
-    # A 4x4 kernel moved 2 pixels at a time covers some output pixels twice as often as others.
+    # A stride-2 transposed convolution computes even and odd output pixels with different quarters
+    # of its 4x4 kernel; unless those learn to agree, the output repeats a pattern every 2 pixels.
     def double(x, channels, **kwargs):
         if upsampling == "transposed":
             return layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
