@@ -100,6 +100,9 @@ def _add_train(commands):
     train.add_argument("--d-lr", type=float, default=None, metavar="LR",
                        help="the discriminator's (critic's) own learning rate, two time-scales "
                             "(default: --lr)")
+    train.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=DEFAULTS.lr_decay,
+                       help="let every learning rate fall linearly to 0 at the last step of --epochs "
+                            "(a resumed run must then keep its --epochs; default: off)")
     train.add_argument("--beta1", type=float, default=None,
                        help=f"Adam beta_1 of both networks (default: {_per_model('beta_1')})")
     train.add_argument("--loss", default=DEFAULTS.generator_loss, choices=GENERATOR_LOSS_NAMES,
@@ -356,7 +359,7 @@ def _train(args):
         augment=args.augment,
         epochs=args.epochs, batch_size=args.batch_size,
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
-        d_learning_rate=args.d_lr,
+        d_learning_rate=args.d_lr, lr_decay=args.lr_decay,
         beta_1=args.beta1, generator_loss=args.loss, mode_seeking=args.mode_seeking,
         label_channel=args.label_channel, spectral_norm=args.spectral_norm, d_dropout=args.d_dropout,
         r1_weight=args.r1, categories=args.categories, n_critic=args.n_critic,

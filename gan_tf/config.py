@@ -51,7 +51,7 @@ RESUMABLE = ("epochs", "eval_every", "log_every", "frames_per_epoch", "data_dir"
 SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": "",
                 "upsampling": lambda saved: "resize" if saved.get("image_size") else None,
                 "d_learning_rate": None, "spectral_norm": False, "r1_weight": 0.0, "categories": 0,
-                "bfloat16": False,
+                "bfloat16": False, "lr_decay": False,
                 "d_dropout": lambda saved: 0.0 if saved.get("model") in WASSERSTEIN + TRANSLATION else 0.3}
 # TensorFlow's DCGAN tutorial, for comparisons: TrainConfig(model="dcgan", **TUTORIAL_RECIPE).
 TUTORIAL_RECIPE = dict(batch_size=256, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, ema_decay=0.0)
@@ -94,6 +94,7 @@ class TrainConfig:
     latent_dim: int = LATENT_DIM
     learning_rate: float | None = None
     d_learning_rate: float | None = None  # D's own rate (TTUR, Heusel et al. 2017; None: learning_rate)
+    lr_decay: bool = False  # every rate falls linearly to 0 at the run's last step (train.decayed_rate)
     beta_1: float | None = None
     beta_2: float | None = None
     generator_loss: str = "non_saturating"  # dcgan, cgan
@@ -297,6 +298,12 @@ def resumed(config, saved, run_dir):
             merged[key] = old
         elif merged[key] != old:
             clash.append(f"{key}: saved {old!r}, now {merged[key]!r}")
+    if merged["lr_decay"] and config.epochs != saved.get("epochs"):
+        # The rate reaches 0 at the last step of the epochs the run was started with: another
+        # total would bend its schedule in the middle, and a longer run would train at rate ~0.
+        clash.append(f"epochs: saved {saved.get('epochs')!r}, now {config.epochs!r} (with lr_decay the "
+                     "learning rate falls to 0 at the saved last epoch; a run that decays cannot change "
+                     "its length)")
     if clash:
         raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(clash)}). "
                           "Resume it with the saved settings (only --epochs, --eval-every and --strategy "

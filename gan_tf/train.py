@@ -148,14 +148,17 @@ def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir, fra
     from tqdm.auto import tqdm
 
     steps_per_epoch = len(batches)
+    before, total = (epoch - 1) * steps_per_epoch, config.epochs * steps_per_epoch  # steps of the run
     sums = {}
     bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", disable=verbose < 2,
                leave=False, unit="step")
     try:
         for i, batch in enumerate(batches, 1):
+            if config.lr_decay:
+                set_learning_rates(config, state, before + i, total)
             losses = {key: float(value) for key, value in step(state, batch).items()}
             if record:
-                record.add_step(epoch, (epoch - 1) * steps_per_epoch + i, losses)
+                record.add_step(epoch, before + i, losses)
             for key, value in losses.items():
                 if not math.isfinite(value):
                     raise TrainingDiverged(
@@ -175,6 +178,23 @@ def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir, fra
     finally:
         bar.close()
     return {key: round(value / steps_per_epoch, 6) for key, value in sums.items()}
+
+
+def decayed_rate(rate, step, total_steps):
+    """--lr-decay: the learning rate at step ``step`` (1, 2, ...) of ``total_steps``, falling in a
+    straight line from ``rate`` at the first step towards 0 (rate / total_steps at the last). Late
+    steps then move the weights less, so the run settles instead of jittering around a level."""
+    return rate * (1.0 - (step - 1) / total_steps)
+
+
+def set_learning_rates(config, state, step, total_steps):
+    """Give every optimizer of ``state`` its decayed rate for this step (G's from learning_rate,
+    D's from its own). Set from the global step each time, a resumed run gets the same rates."""
+    for name in ("g_optimizer", "g_ba_optimizer", "d_optimizer", "d_a_optimizer"):
+        optimizer = getattr(state, name, None)
+        if optimizer is not None:
+            rate = config.learning_rate if name.startswith("g") else config.discriminator_learning_rate
+            optimizer.learning_rate = decayed_rate(rate, step, total_steps)
 
 
 def settings(config, run_dir):

@@ -102,8 +102,9 @@ def test_train_then_sample(tmp_path, real_data_dir):
 def test_train_conditional_then_sample_a_class(tmp_path, real_data_dir):
     out = tmp_path / "cgan"
     result = run("train", "cgan", "--epochs", 1, "--out", out, "--batch-size", 64, "--limit", 256,
-                 "--eval-every", 0, "--data-dir", real_data_dir, "--quiet")
+                 "--eval-every", 0, "--data-dir", real_data_dir, "--quiet", "--lr-decay")
     assert result.returncode == 0, result.stderr
+    assert json.loads((out / "config.json").read_text())["lr_decay"] is True
     result = run("sample", out, "--n", 6, "--label", 7, "--out", tmp_path / "sevens.npy")
     assert result.returncode == 0, result.stderr
     assert "6 images of class 7" in result.stdout

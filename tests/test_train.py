@@ -253,6 +253,32 @@ def test_two_time_scales_give_the_discriminator_its_own_learning_rate():
             assert float(state.g_ba_optimizer.learning_rate) == pytest.approx(rates[0])
 
 
+def test_lr_decay_lowers_every_rate_step_by_step_and_a_resumed_run_continues_it(tmp_path, monkeypatch):
+    assert train_module.decayed_rate(2e-4, 1, 8) == pytest.approx(2e-4)
+    assert train_module.decayed_rate(2e-4, 8, 8) == pytest.approx(2e-4 / 8)
+    seen = []  # (G's rate, D's rate) as each step runs
+
+    def wrapper(call, step, state, batch):
+        if call == 7:  # step 3 of epoch 2: the run is interrupted
+            raise KeyboardInterrupt
+        seen.append(tuple(float(opt.learning_rate) for opt in (state.g_optimizer, state.d_optimizer)))
+        return step(state, batch)
+
+    _wrap_training_step(monkeypatch, wrapper)
+    config = small(lr_decay=True, d_learning_rate=4e-4, eval_every=0)  # 2 epochs of 4 steps
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path, verbose=0)
+    train(config, tmp_path, verbose=0)  # the same command again: resumes at epoch 2, step 1 (call 7 is past)
+    fraction_left = [1, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]
+    assert [g for g, _ in seen] == pytest.approx([2e-4 * f for f in fraction_left])
+    assert [d for _, d in seen] == pytest.approx([4e-4 * f for f in fraction_left])
+    assert read_history(tmp_path / "history.csv")["epoch"] == [1, 2]
+    # The rate reached ~0 at the last step of epoch 2: a longer run would bend the schedule.
+    with pytest.raises(ConfigError, match="falls to 0 at the saved last epoch"):
+        train(small(lr_decay=True, d_learning_rate=4e-4, eval_every=0, epochs=3), tmp_path, verbose=0)
+    assert read_history(tmp_path / "history.csv")["epoch"] == [1, 2]
+
+
 def test_generator_keras_holds_the_moving_average(one_epoch_run):
     saved = tf.keras.models.load_model(one_epoch_run / "generator.keras")
     state = train_module.build(small())
