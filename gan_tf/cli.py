@@ -101,8 +101,9 @@ def _add_train(commands):
                        help="the discriminator's (critic's) own learning rate, two time-scales "
                             "(default: --lr)")
     train.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=DEFAULTS.lr_decay,
-                       help="let every learning rate fall linearly to 0 at the last step of --epochs "
-                            "(a resumed run must then keep its --epochs; default: off)")
+                       help="keep every learning rate for the first half of --epochs, then let it fall "
+                            "linearly to 0 at the last step, as CycleGAN does (a resumed run must then "
+                            "keep its --epochs; default: off)")
     train.add_argument("--beta1", type=float, default=None,
                        help=f"Adam beta_1 of both networks (default: {_per_model('beta_1')})")
     train.add_argument("--loss", default=DEFAULTS.generator_loss, choices=GENERATOR_LOSS_NAMES,

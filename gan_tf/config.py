@@ -94,7 +94,7 @@ class TrainConfig:
     latent_dim: int = LATENT_DIM
     learning_rate: float | None = None
     d_learning_rate: float | None = None  # D's own rate (TTUR, Heusel et al. 2017; None: learning_rate)
-    lr_decay: bool = False  # every rate falls linearly to 0 at the run's last step (train.decayed_rate)
+    lr_decay: bool = False  # every rate falls linearly to 0 over the run's second half (train.decayed_rate)
     beta_1: float | None = None
     beta_2: float | None = None
     generator_loss: str = "non_saturating"  # dcgan, cgan

@@ -181,10 +181,13 @@ def run_epoch(step, state, batches, epoch, config, record, verbose, run_dir, fra
 
 
 def decayed_rate(rate, step, total_steps):
-    """--lr-decay: the learning rate at step ``step`` (1, 2, ...) of ``total_steps``, falling in a
-    straight line from ``rate`` at the first step towards 0 (rate / total_steps at the last). Late
-    steps then move the weights less, so the run settles instead of jittering around a level."""
-    return rate * (1.0 - (step - 1) / total_steps)
+    """--lr-decay: the learning rate at step ``step`` (1, 2, ...) of ``total_steps``. As in the
+    CycleGAN paper (Zhu et al. 2017), it stays at ``rate`` for the first half of the run and then
+    falls in a straight line towards 0 (rate / (total_steps / 2) at the last step): late steps
+    move the weights less, so the run settles instead of jittering around a level. (Decaying
+    from the first step was tried: it halves the early progress, benchmarks/README.md.)"""
+    half = total_steps / 2
+    return rate * min(1.0, (total_steps - step + 1) / half)
 
 
 def set_learning_rates(config, state, step, total_steps):

@@ -253,9 +253,10 @@ def test_two_time_scales_give_the_discriminator_its_own_learning_rate():
             assert float(state.g_ba_optimizer.learning_rate) == pytest.approx(rates[0])
 
 
-def test_lr_decay_lowers_every_rate_step_by_step_and_a_resumed_run_continues_it(tmp_path, monkeypatch):
-    assert train_module.decayed_rate(2e-4, 1, 8) == pytest.approx(2e-4)
-    assert train_module.decayed_rate(2e-4, 8, 8) == pytest.approx(2e-4 / 8)
+def test_lr_decay_lowers_every_rate_in_the_second_half_and_a_resumed_run_continues_it(tmp_path, monkeypatch):
+    # Constant for the first half of the run, then a straight line down to rate / half at the end.
+    assert [train_module.decayed_rate(2e-4, step, 8) / 2e-4 for step in range(1, 9)] == pytest.approx(
+        [1, 1, 1, 1, 1, 3 / 4, 2 / 4, 1 / 4])
     seen = []  # (G's rate, D's rate) as each step runs
 
     def wrapper(call, step, state, batch):
@@ -269,7 +270,7 @@ def test_lr_decay_lowers_every_rate_step_by_step_and_a_resumed_run_continues_it(
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path, verbose=0)
     train(config, tmp_path, verbose=0)  # the same command again: resumes at epoch 2, step 1 (call 7 is past)
-    fraction_left = [1, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]
+    fraction_left = [1, 1, 1, 1, 1, 3 / 4, 1, 3 / 4, 2 / 4, 1 / 4]  # epoch 2 again from its first step
     assert [g for g, _ in seen] == pytest.approx([2e-4 * f for f in fraction_left])
     assert [d for _, d in seen] == pytest.approx([4e-4 * f for f in fraction_left])
     assert read_history(tmp_path / "history.csv")["epoch"] == [1, 2]
