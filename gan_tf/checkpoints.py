@@ -16,6 +16,17 @@ from . import data, models
 from .config import CONDITIONAL, TRANSLATION, WASSERSTEIN
 from .steps import ImagePool, make_optimizer
 
+# Every optimizer a run's state may hold, by its name in the checkpoint, and the network it trains:
+# a generator (learning_rate) or a discriminator (discriminator_learning_rate).
+OPTIMIZERS = dict(g_optimizer="generator", g_ba_optimizer="generator_ba",
+                  d_optimizer="discriminator", d_a_optimizer="discriminator_a")
+
+
+def base_rate(config, optimizer_name):
+    """The learning rate ``config`` gives the optimizer of that name, before any decay."""
+    trains_generator = OPTIMIZERS[optimizer_name].startswith("generator")
+    return config.learning_rate if trains_generator else config.discriminator_learning_rate
+
 
 class CheckpointError(RuntimeError):
     """A run directory's checkpoints cannot be used; the message says how to recover."""
@@ -48,12 +59,14 @@ def build(config, strategy=None):
                                           image_shape=config.image_shape,
                                           synchronized=config.strategy != "default",
                                           categories=config.categories,
-                                          upsampling=config.upsampling or "resize")
+                                          upsampling=config.upsampling or "resize",
+                                          width=config.width or models.COLOUR_WIDTH)
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
             dropout=config.d_dropout, spectral_norm=bool(config.spectral_norm), num_classes=num_classes,
             categories=config.categories,
             label_channel=bool(config.label_channel), image_shape=config.image_shape,
+            width=config.width or models.COLOUR_WIDTH,
             name="critic" if config.model in WASSERSTEIN else "discriminator")
         extra = {}
         if config.ema_decay:  # a second copy of G whose weights trail the trained ones
@@ -61,10 +74,9 @@ def build(config, strategy=None):
             extra["ema_generator"].set_weights(generator.get_weights())
     kind = "rmsprop" if config.model == "wgan" else "adam"
     g_optimizer, d_optimizer = (
-        make_optimizer(net, rate, config.beta_1, config.beta_2, kind,
+        make_optimizer(net, base_rate(config, name), config.beta_1, config.beta_2, kind,
                        loss_scaling=bool(config.mixed_precision))
-        for net, rate in [(generator, config.learning_rate),
-                          (discriminator, config.discriminator_learning_rate)])
+        for name, net in [("g_optimizer", generator), ("d_optimizer", discriminator)])
     rng = tf.random.Generator.from_seed(config.seed)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     # Keras keeps each Dropout layer's random state outside the model's saved weights;
@@ -85,14 +97,9 @@ def build_cyclegan(config):
                     generator_ba=models.make_translator(name="generator_ba"),
                     discriminator=models.make_patch_discriminator(name="discriminator_b"),
                     discriminator_a=models.make_patch_discriminator(name="discriminator_a"))
-    names = dict(generator="g_optimizer", generator_ba="g_ba_optimizer",
-                 discriminator="d_optimizer", discriminator_a="d_a_optimizer")
-    rates = dict(generator=config.learning_rate, generator_ba=config.learning_rate,
-                 discriminator=config.discriminator_learning_rate,
-                 discriminator_a=config.discriminator_learning_rate)
-    optimizers = {names[key]: make_optimizer(net, rates[key], config.beta_1, config.beta_2,
-                                             loss_scaling=bool(config.mixed_precision))
-                  for key, net in nets.items()}
+    optimizers = {name: make_optimizer(nets[net], base_rate(config, name), config.beta_1, config.beta_2,
+                                       loss_scaling=bool(config.mixed_precision))
+                  for name, net in OPTIMIZERS.items()}
     return tf.train.Checkpoint(**nets, **optimizers,
                                pool_a=ImagePool(config.pool_size, name="pool_a"),
                                pool_b=ImagePool(config.pool_size, name="pool_b"),

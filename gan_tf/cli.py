@@ -11,6 +11,7 @@ from pathlib import Path
 from . import data
 from .config import (
     AUGMENTATIONS,
+    COLOUR_WIDTH,
     CPU_DEVICES_ENV,
     DENSITY_K,
     GENERATOR_LOSS_NAMES,
@@ -76,6 +77,11 @@ def _add_train(commands):
                        help="image folders: how the generator doubles its image size: resize (repeat "
                             "pixels, then a 3x3 convolution; default) or transposed (the DCGAN paper's "
                             "stride-2 transposed convolutions, which can stamp a checkerboard)")
+    train.add_argument("--width", type=int, default=None, metavar="W",
+                       help=f"image folders: base width of both networks, the channels of G's last and D's "
+                            f"first convolution, doubling at each smaller size (default: {COLOUR_WIDTH}, "
+                            "fast enough for a CPU; the DCGAN paper's is 128). Doubling it made a 64x64 "
+                            "step 3x slower on 2 CPU cores (notebook 07): raise it on a GPU")
     train.add_argument("--augment", nargs="?", const=",".join(AUGMENTATIONS), default=DEFAULTS.augment,
                        metavar="POLICY",
                        help="DiffAugment: randomly recolour, shift and cut out every image the "
@@ -152,7 +158,10 @@ def _add_train(commands):
                             "may change on a resume")
     train.add_argument("--ema", type=float, default=None, metavar="DECAY",
                        help=f"sample from a moving average of the generator's weights with this "
-                            f"decay; 0: off (default: {_per_model('ema_decay')})")
+                            f"decay; 0: off (default: {_per_model('ema_decay')}). It warms up: step s "
+                            "uses min(DECAY, (1+s)/(10+s)), and (1+s)/(10+s) passes 0.99 at step 890 and "
+                            "0.999 at step 8,990, so a DECAY above what the run's last step reaches has "
+                            "no effect")
     train.add_argument("--eval-every", type=int, default=None, metavar="K",
                        help="every K epochs, score 2,000 samples (cFID, Inception Score, coverage, "
                             "precision, recall; cgan: label accuracy; an image folder: KID, FD, coverage, "
@@ -357,7 +366,7 @@ def _load_npy(path):
 def _train(args):
     config = TrainConfig(
         model=args.model, dataset=args.dataset, image_size=args.image_size, upsampling=args.upsampling,
-        augment=args.augment,
+        width=args.width, augment=args.augment,
         epochs=args.epochs, batch_size=args.batch_size,
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
         d_learning_rate=args.d_lr, lr_decay=args.lr_decay,

@@ -50,6 +50,7 @@ RESUMABLE = ("epochs", "eval_every", "log_every", "frames_per_epoch", "data_dir"
 # function of the saved settings where that depended on the model).
 SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": "",
                 "upsampling": lambda saved: "resize" if saved.get("image_size") else None,
+                "width": lambda saved: COLOUR_WIDTH if saved.get("image_size") else None,
                 "d_learning_rate": None, "spectral_norm": False, "r1_weight": 0.0, "categories": 0,
                 "bfloat16": False, "lr_decay": False,
                 "d_dropout": lambda saved: 0.0 if saved.get("model") in WASSERSTEIN + TRANSLATION else 0.3}
@@ -65,6 +66,10 @@ AUGMENTATIONS = ("color", "translation", "cutout")
 # How the colour generator doubles its size (models.make_generator): repeat pixels then convolve, or
 # the DCGAN paper's stride-2 transposed convolutions (kept to show the checkerboard they can stamp).
 UPSAMPLINGS = ("resize", "transposed")
+# Base width w of the colour networks (models.make_generator), --width. The paper's 128 gives a
+# 12.7M-parameter generator; 32 keeps a 64x64 step fast enough for a 2-core CPU (notebook 07 measures
+# it). Raise it on a GPU.
+COLOUR_WIDTH = 32
 DENSITY_K = 5  # neighbours for density and coverage (gan_tf.metrics), as Naeem et al. recommend
 # tf.distribute strategies --strategy may name (gan_tf.distribute); "default" is one device.
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
@@ -86,6 +91,7 @@ class TrainConfig:
     dataset: str = "mnist"  # mnist, fashion_mnist, or the path of a folder of images
     image_size: int | None = None  # image folders: 32 or 64 pixels square (None: 64)
     upsampling: str | None = None  # image folders: how G doubles its size (UPSAMPLINGS; None: resize)
+    width: int | None = None  # image folders: base width w of G and D (None: COLOUR_WIDTH)
     augment: str = ""  # DiffAugment before D, e.g. "color,translation,cutout" ("": none)
     epochs: int = 50
     batch_size: int | None = None  # None: the model's default (MODEL_DEFAULTS)
@@ -249,6 +255,14 @@ class TrainConfig:
             if self.upsampling not in UPSAMPLINGS:
                 raise ConfigError(f"unknown upsampling {self.upsampling!r}; "
                                   f"choose one of: {', '.join(UPSAMPLINGS)}")
+            if self.width is None:
+                self.width = COLOUR_WIDTH
+            if not (isinstance(self.width, int) and self.width >= 1):
+                raise ConfigError(f"width must be a whole number of at least 1, got {self.width!r} "
+                                  f"(default: {COLOUR_WIDTH})")
+        elif self.width is not None:
+            raise ConfigError(f"--width is for image folders (--dataset PATH); {self.dataset}'s networks "
+                              "are the TensorFlow tutorial's, with their own fixed widths")
         elif self.image_size not in (None, data.IMAGE_SHAPE[0]):
             raise ConfigError(f"{self.dataset} images are {data.IMAGE_SHAPE[0]}x{data.IMAGE_SHAPE[1]}; "
                               "--image-size is for image folders (--dataset PATH)")

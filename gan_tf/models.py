@@ -33,7 +33,7 @@ PatchGAN that scores overlapping patches, both with instance normalisation.
 import keras
 from keras import layers
 
-from .config import LATENT_DIM, UPSAMPLINGS
+from .config import COLOUR_WIDTH, LATENT_DIM, UPSAMPLINGS
 
 IMAGE_SHAPE = (28, 28, 1)
 GENERATOR_WIDTHS = (256, 128, 64)
@@ -41,9 +41,6 @@ DISCRIMINATOR_WIDTHS = (64, 128)
 # The tutorial used Keras 2's LeakyReLU default (alpha=0.3); Keras 3 needs it spelled out.
 NEGATIVE_SLOPE = 0.3
 LABEL_EMBEDDING = 50  # length of the generator's label vector
-# Base width w of the colour networks. The paper's 128 gives a 12.7M-parameter generator; 32 keeps
-# a 64x64 step fast enough for a 2-core CPU (notebook 07 measures it). Raise it on a GPU.
-COLOUR_WIDTH = 32
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")

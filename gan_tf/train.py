@@ -32,7 +32,15 @@ from pathlib import Path
 import keras
 
 from . import data, distribute, hardware, metrics, plots
-from .checkpoints import CheckpointError, build, checkpoint_manager, restore, sampling_generator
+from .checkpoints import (
+    OPTIMIZERS,
+    CheckpointError,
+    base_rate,
+    build,
+    checkpoint_manager,
+    restore,
+    sampling_generator,
+)
 from .config import CONDITIONAL, TRANSLATION, WASSERSTEIN
 from .runlog import RunLog, checked_settings, read_history, save_config
 from .sampling import (
@@ -193,11 +201,10 @@ def decayed_rate(rate, step, total_steps):
 def set_learning_rates(config, state, step, total_steps):
     """Give every optimizer of ``state`` its decayed rate for this step (G's from learning_rate,
     D's from its own). Set from the global step each time, a resumed run gets the same rates."""
-    for name in ("g_optimizer", "g_ba_optimizer", "d_optimizer", "d_a_optimizer"):
+    for name in OPTIMIZERS:
         optimizer = getattr(state, name, None)
         if optimizer is not None:
-            rate = config.learning_rate if name.startswith("g") else config.discriminator_learning_rate
-            optimizer.learning_rate = decayed_rate(rate, step, total_steps)
+            optimizer.learning_rate = decayed_rate(base_rate(config, name), step, total_steps)
 
 
 def settings(config, run_dir):

@@ -91,7 +91,13 @@ def test_folder_settings_are_checked(picture_folder, tmp_path):
             TrainConfig(dataset=str(picture_folder), **settings).validate(100)
     with pytest.raises(ConfigError, match="mnist images are 28x28"):
         TrainConfig(image_size=64).validate()
-    assert config.upsampling == "resize"
+    assert config.upsampling == "resize" and config.width == models.COLOUR_WIDTH == 32
+    assert TrainConfig(dataset=str(picture_folder), width=64).validate(100).width == 64
+    for width in (0, 2.5):
+        with pytest.raises(ConfigError, match=f"width must be a whole number of at least 1, got {width}"):
+            TrainConfig(dataset=str(picture_folder), width=width).validate(100)
+    with pytest.raises(ConfigError, match="--width is for image folders"):
+        TrainConfig(width=64).validate()
     paper = TrainConfig(dataset=str(picture_folder), upsampling="transposed").validate(100)
     assert paper.upsampling == "transposed"
     with pytest.raises(ConfigError, match="unknown upsampling 'bilinear'"):
@@ -127,12 +133,17 @@ def test_transposed_upsampling_is_the_papers_generator(size):
         models.make_generator(image_shape=(32, 32, 3), upsampling="bilinear")
 
 
-def test_a_folder_run_saved_before_upsampling_was_a_setting_resumes_as_resize(picture_folder):
+def test_a_folder_run_saved_before_upsampling_and_width_were_settings_resumes_as_it_trained(picture_folder):
     from gan_tf.config import resumed
 
     config = TrainConfig(dataset=str(picture_folder), image_size=32, limit=8, batch_size=4).validate(100)
-    saved = {key: value for key, value in dataclasses.asdict(config).items() if key != "upsampling"}
-    assert resumed(config, saved, "old_run").upsampling == "resize"
+    newer = ("upsampling", "width")
+    saved = {key: value for key, value in dataclasses.asdict(config).items() if key not in newer}
+    again = resumed(config, saved, "old_run")
+    assert again.upsampling == "resize" and again.width == 32
+    with pytest.raises(ConfigError, match="width: saved 32, now 64"):
+        resumed(TrainConfig(dataset=str(picture_folder), image_size=32, limit=8, batch_size=4,
+                            width=64).validate(100), saved, "old_run")
     with pytest.raises(ConfigError, match="upsampling: saved 'resize', now 'transposed'"):
         resumed(TrainConfig(dataset=str(picture_folder), image_size=32, limit=8, batch_size=4,
                             upsampling="transposed").validate(100), saved, "old_run")
@@ -229,6 +240,8 @@ def test_train_resume_sample_and_evaluate_a_colour_run(emoji_dir, tmp_path):
     assert "augment: saved 'color,translation,cutout', now 'color'" in changed.stderr
     paper = run("train", "dcgan", "--epochs", 3, *common, "--upsampling", "transposed")
     assert paper.returncode == 2 and "upsampling: saved 'resize', now 'transposed'" in paper.stderr
+    wide = run("train", "dcgan", "--epochs", 3, *common, "--width", 64)
+    assert wide.returncode == 2 and "width: saved 32, now 64" in wide.stderr
 
     sampled = run("sample", out, "--n", 5, "--out", tmp_path / "s.npy")
     assert sampled.returncode == 0, sampled.stderr
@@ -241,14 +254,25 @@ def test_train_resume_sample_and_evaluate_a_colour_run(emoji_dir, tmp_path):
     assert wrong.returncode == 2 and "images must be N x S x S x 3" in wrong.stderr
 
 
-def test_wgan_gp_trains_on_a_folder_with_diff_augment(emoji_dir, tmp_path):
+def test_wgan_gp_trains_on_a_folder_with_diff_augment_at_its_own_width(emoji_dir, tmp_path):
+    from gan_tf.runlog import load_config
+    from gan_tf.sampling import load_generator, newest_state
     from gan_tf.train import train
 
     config = TrainConfig(model="wgan_gp", dataset=str(emoji_dir), image_size=32, limit=96, batch_size=8,
-                         epochs=1, augment="color,translation,cutout", jit_compile=False, log_every=1)
+                         epochs=1, augment="color,translation,cutout", jit_compile=False, log_every=1,
+                         width=8)
     history = train(config, tmp_path / "wgan_gp", verbose=0)
     assert history["epoch"] == [1] and np.isfinite(history["d_loss"]).all()
     assert Image.open(tmp_path / "wgan_gp" / "samples" / "epoch_001.png").mode == "RGB"
+    # the width is saved with the run, and the networks rebuilt from it are the narrow ones
+    state = newest_state(tmp_path / "wgan_gp", load_config(tmp_path / "wgan_gp"))
+    for net, make in [(state.generator, models.make_generator),
+                      (state.discriminator, models.make_discriminator)]:
+        narrow, default = (make(image_shape=(32, 32, 3), width=w).count_params() for w in (8, 32))
+        assert net.count_params() == narrow < default
+    drawn = load_generator(tmp_path / "wgan_gp")(np.zeros((2, 100), np.float32), training=False)
+    assert drawn.shape == (2, 32, 32, 3)
 
 
 def test_folder_errors_on_the_command_line(picture_folder, tmp_path):
