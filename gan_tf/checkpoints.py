@@ -54,20 +54,20 @@ def build(config, strategy=None):
     if config.model in TRANSLATION:
         return build_cyclegan(config)
     num_classes = data.NUM_CLASSES if config.model in CONDITIONAL else 0
+    width = config.width or models.COLOUR_WIDTH  # the colour networks' (a run saved before --width: 32)
     with dtype_policy(config.mixed_precision, config.bfloat16):
         generator = models.make_generator(config.latent_dim, num_classes=num_classes,
                                           image_shape=config.image_shape,
                                           synchronized=config.strategy != "default",
                                           categories=config.categories,
                                           upsampling=config.upsampling or "resize",
-                                          width=config.width or models.COLOUR_WIDTH)
+                                          width=width)
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
             dropout=config.d_dropout, spectral_norm=bool(config.spectral_norm), num_classes=num_classes,
             categories=config.categories,
             label_channel=bool(config.label_channel), image_shape=config.image_shape,
-            width=config.width or models.COLOUR_WIDTH,
-            name="critic" if config.model in WASSERSTEIN else "discriminator")
+            width=width, name="critic" if config.model in WASSERSTEIN else "discriminator")
         extra = {}
         if config.ema_decay:  # a second copy of G whose weights trail the trained ones
             extra["ema_generator"] = keras.models.clone_model(generator)
