@@ -14,7 +14,8 @@ A run directory DIR holds everything a run produces:
                                (config.frames_per_epoch - 1 of them per epoch)
     DIR/checkpoints/           tf.train.CheckpointManager state, saved after every epoch
     DIR/tensorboard/           scalars and sample grids for TensorBoard
-    DIR/progress.gif           the grids and frames as an animation (at the end)
+    DIR/progress.gif           the grids and frames as an animation (at the end; of a long run
+                               GIF_FRAMES of them, evenly spaced)
     DIR/generator.keras        the generator to sample from (at the end; the moving average of
                                its weights when config.ema_decay > 0); a cyclegan writes
                                generator_ab.keras and generator_ba.keras instead
@@ -57,6 +58,9 @@ from .steps import make_step
 # Names that lived here before the loop was split up; learners' code imports them from here.
 __all__ = ["train", "TrainingDiverged", "CheckpointError", "build", "make_step", "read_history",
            "generate", "load_generator", "sampling_generator", "balanced_labels", "fixed_latents"]
+
+
+GIF_FRAMES = 100  # at most this many pictures in progress.gif (30 s at 0.3 s each)
 
 
 class TrainingDiverged(RuntimeError):
@@ -279,11 +283,16 @@ def frame_time(path):
     return int(epoch), int(step) if step else math.inf
 
 
-def gif_frames(run_dir, last_epoch):
+def gif_frames(run_dir, last_epoch, limit=GIF_FRAMES):
     """The epoch grids and the frames inside each epoch up to ``last_epoch`` (the saved one), in
-    the order they were drawn."""
+    the order they were drawn; of more than ``limit``, ``limit`` evenly spaced ones from the first
+    to the last. A long run stays a short film: 300 epochs at 4 pictures each would otherwise make
+    1,200 frames, six minutes of GIF that also take minutes to encode."""
     frames = [*(run_dir / "samples").glob("epoch_*.png"), *(run_dir / "frames").glob("epoch_*_step_*.png")]
-    return sorted((path for path in frames if frame_time(path)[0] <= last_epoch), key=frame_time)
+    frames = sorted((path for path in frames if frame_time(path)[0] <= last_epoch), key=frame_time)
+    if len(frames) > limit:
+        frames = [frames[round(i * (len(frames) - 1) / (limit - 1))] for i in range(limit)]
+    return frames
 
 
 def quality_scores(config, state, log):

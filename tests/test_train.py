@@ -421,3 +421,22 @@ def test_progress_pictures_sort_by_epoch_then_step_past_epoch_999(tmp_path):
     order = [p.relative_to(tmp_path).as_posix() for p in gif_frames(tmp_path, last_epoch=1000)]
     assert order == ["frames/epoch_999_step_00010.png", "samples/epoch_999.png",
                      "frames/epoch_1000_step_00002.png", "samples/epoch_1000.png"]
+
+
+def test_a_long_runs_gif_keeps_evenly_spaced_pictures_from_first_to_last(tmp_path):
+    from gan_tf.train import gif_frames
+
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "frames").mkdir()
+    for epoch in range(1, 301):  # 300 epochs, 3 frames inside each: 1,200 pictures
+        (tmp_path / f"samples/epoch_{epoch:03d}.png").write_bytes(b"")
+        for step in (8, 16, 24):
+            (tmp_path / f"frames/epoch_{epoch:03d}_step_{step:05d}.png").write_bytes(b"")
+    every = gif_frames(tmp_path, last_epoch=300, limit=10_000)
+    kept = gif_frames(tmp_path, last_epoch=300, limit=100)
+    assert len(every) == 1200 and len(kept) == 100 and len(set(kept)) == 100
+    assert kept[0] == every[0] and kept[-1] == every[-1] == tmp_path / "samples/epoch_300.png"
+    positions = [every.index(path) for path in kept]
+    gaps = {b - a for a, b in zip(positions, positions[1:])}
+    assert gaps <= {12, 13}, gaps  # 1,199 / 99 = 12.1: evenly spaced, in drawing order
+    assert gif_frames(tmp_path, last_epoch=2, limit=100) == every[:8]  # short runs keep every picture
