@@ -168,8 +168,8 @@ def _add_train(commands):
                             "... in the features of an encoder trained on it) into history.csv and "
                             f"TensorBoard; 0: never (default: {_per_model('eval_every')})")
     train.add_argument("--frames-per-epoch", type=int, default=DEFAULTS.frames_per_epoch, metavar="N",
-                       help="sample grids per epoch in progress.gif (1: the epoch grids only); "
-                            "may change on a resume")
+                       help="sample grids per epoch in progress.gif (1: the epoch grids only; a long run's "
+                            "GIF keeps 100 of all, evenly spaced); may change on a resume")
     train.add_argument("--transform", default=DEFAULTS.transform, choices=sorted(data.STYLE_TRANSFORMS),
                        help="cyclegan: the style of domain B, applied to half the training images "
                             "(thicken: 3x3 dilation, thin: 2x2 erosion, invert: 255 - pixel)")
