@@ -287,7 +287,7 @@ def gif_frames(run_dir, last_epoch, limit=GIF_FRAMES):
     """The epoch grids and the frames inside each epoch up to ``last_epoch`` (the saved one), in
     the order they were drawn; of more than ``limit``, ``limit`` evenly spaced ones from the first
     to the last. A long run stays a short film: 300 epochs at 4 pictures each would otherwise make
-    1,200 frames, six minutes of GIF that also take minutes to encode."""
+    1,200 frames, a six-minute GIF that takes over a minute to encode."""
     frames = [*(run_dir / "samples").glob("epoch_*.png"), *(run_dir / "frames").glob("epoch_*_step_*.png")]
     frames = sorted((path for path in frames if frame_time(path)[0] <= last_epoch), key=frame_time)
     if len(frames) > limit:
