@@ -60,8 +60,9 @@ def _add_train(commands):
         description="Train a GAN into the run directory --out. Writes samples/epoch_NNN.png, "
                     "history.csv, checkpoints/, tensorboard/, and at the end progress.gif and "
                     "generator.keras. Running it again on the same --out resumes from the last "
-                    "saved epoch with the saved settings (only --epochs, --eval-every and --strategy may "
-                    "change; a changed setting is refused); --epochs is the total to reach.",
+                    "saved epoch with the saved settings (only --epochs, --eval-every, --frames-per-epoch, "
+                    "--data-dir and --strategy may change; a changed setting is refused); --epochs is "
+                    "the total to reach.",
         formatter_class=_HelpFormatter)
     train.add_argument("model", choices=MODELS,
                        help="which GAN to train (cgan: conditional, can be asked for a class; "

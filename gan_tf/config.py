@@ -320,6 +320,6 @@ def resumed(config, saved, run_dir):
                      "its length)")
     if clash:
         raise ConfigError(f"{run_dir} holds a run with other settings ({'; '.join(clash)}). "
-                          "Resume it with the saved settings (only --epochs, --eval-every and --strategy "
-                          "may change), or train into a new --out directory.")
+                          f"Resume it with the saved settings (only {', '.join(RESUMABLE[:-1])} and "
+                          f"{RESUMABLE[-1]} may change), or train into a new --out directory.")
     return TrainConfig(**merged)

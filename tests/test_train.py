@@ -123,7 +123,8 @@ def one_epoch_run(tmp_path_factory):
 ])
 def test_resume_refuses_every_changed_setting_and_keeps_the_record(one_epoch_run, change, listed):
     saved = (one_epoch_run / "config.json").read_text()
-    with pytest.raises(ConfigError, match="only --epochs, --eval-every and --strategy may change") as err:
+    may_change = "only epochs, eval_every, log_every, frames_per_epoch, data_dir and strategy may change"
+    with pytest.raises(ConfigError, match=may_change) as err:
         train(small(epochs=2, **change), one_epoch_run, verbose=0)
     assert listed in str(err.value)
     assert (one_epoch_run / "config.json").read_text() == saved
