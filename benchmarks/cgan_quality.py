@@ -108,6 +108,10 @@ def main(argv=None):
             labels = balanced_labels(args.n)
             result = scores(evaluator, generate(generator, args.n, seed=SAMPLE_SEED, labels=labels), labels)
             result["train_seconds"] = round(float(np.sum(history["seconds"])))
+            # What "default" meant when this ran: the cgan recipe's rates change (MNIST: D at 4e-4).
+            saved = json.loads((run_dir / "config.json").read_text())
+            result["rates"] = dict(g=saved["learning_rate"],
+                                   d=saved["d_learning_rate"] or saved["learning_rate"])
             class_by_style_grid(generator, run_dir.parent / (run_dir.name + ".png"), dataset)
             rows.append((name, result, overrides))
         print(f"\n{dataset}, {args.epochs} epochs, {args.n:,} samples vs the test split ({machine})")
@@ -119,7 +123,7 @@ def main(argv=None):
                           intra_ratio_worst=float(np.nanmax(ratios)))
             print(f"{name:28s}" + "".join(f"{result.get(c, float('nan')):13.3f}" for c in COLUMNS))
             keep = {k: v for k, v in result.items()
-                    if k in COLUMNS or k in ("intra_cfid", "class_recall")}
+                    if k in COLUMNS or k in ("intra_cfid", "class_recall", "rates")}
             with open(args.out / "results.jsonl", "a") as f:
                 f.write(json.dumps(dict(dataset=dataset, recipe=name, overrides=overrides, epochs=args.epochs,
                                         n=args.n, cpu=machine, time=time.strftime("%Y-%m-%d %H:%M"),

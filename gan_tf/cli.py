@@ -106,7 +106,7 @@ def _add_train(commands):
                        help=f"learning rate of both networks (default: {_per_model('learning_rate')})")
     train.add_argument("--d-lr", type=float, default=None, metavar="LR",
                        help="the discriminator's (critic's) own learning rate, two time-scales "
-                            "(default: --lr)")
+                            "(default: --lr; cgan on MNIST: 4e-4)")
     train.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=DEFAULTS.lr_decay,
                        help="keep every learning rate for the first half of --epochs, then let it fall "
                             "linearly to 0 at the last step, as CycleGAN does (a resumed run must then "

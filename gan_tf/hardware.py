@@ -22,7 +22,7 @@ what this module chooses for this machine (``resolve``); ``--xla`` / ``--mixed-p
 ``--bfloat16`` and their ``--no-`` forms override it.
 """
 
-import dataclasses
+import copy
 import os
 import warnings
 
@@ -75,8 +75,11 @@ def resolve(config):
     if config.strategy != "default":
         chosen["jit_compile"] = False
     chosen["bfloat16"] = chosen["device"] == "CPU" and bfloat16_pays(cpu_flags(), onednn_enabled())
-    left = {key: chosen[key] for key in SPEEDUPS if getattr(config, key) is None}
-    return dataclasses.replace(config, **left)
+    resolved = copy.copy(config)  # not dataclasses.replace: that would fill a saved None from the recipe
+    for key in SPEEDUPS:
+        if getattr(config, key) is None:
+            setattr(resolved, key, chosen[key])
+    return resolved
 
 
 def cpu_flags():

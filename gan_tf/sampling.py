@@ -10,7 +10,7 @@ import numpy as np
 
 from . import data, models
 from .checkpoints import CheckpointError, build, checkpoint_manager, restore, sampling_generator
-from .config import CONDITIONAL, TRANSLATION, TrainConfig
+from .config import CONDITIONAL, TRANSLATION, TrainConfig, from_saved, with_older_defaults
 from .runlog import load_config
 
 GRID_COLUMNS = 10  # cgan grids: this many latent vectors per class row
@@ -83,8 +83,9 @@ def newest_state(run_dir, saved):
     dict), or None when it has no checkpoint."""
     if saved is None or not (Path(run_dir) / "checkpoints" / "checkpoint").exists():
         return None
-    known = {key: value for key, value in saved.items() if key in TrainConfig.__dataclass_fields__}
-    state = build(TrainConfig(**known))
+    known = {key: value for key, value in with_older_defaults(saved).items()
+             if key in TrainConfig.__dataclass_fields__}
+    state = build(from_saved(known))
     return state if restore(state, checkpoint_manager(state, run_dir), log=print) else None
 
 

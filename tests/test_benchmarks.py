@@ -144,6 +144,7 @@ def test_cgan_quality_smoke_run(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert [r["recipe"] for r in rows] == ["real training images", "no term"]
     assert rows[1]["overrides"] == {"mode_seeking": 0, "eval_every": 0}
+    assert rows[1]["rates"] == {"g": 2e-4, "d": 4e-4}  # the MNIST cgan recipe's two learning rates
     real, fake = rows
     assert real["intra_ratio_mean"] == pytest.approx(1.0)  # the floor divided by itself
     assert real["label_accuracy"] > 0.95 and real["class_recall_mean"] > fake["class_recall_mean"]

@@ -193,6 +193,33 @@ def test_a_run_saved_before_a_setting_existed_is_compared_with_what_it_trained_w
         resumed(TrainConfig(model="cgan", mode_seeking=0.5, label_channel=False), old, "RUN")
 
 
+def test_the_mnist_cgan_trains_d_at_twice_g_rate_and_an_older_cgan_run_keeps_its_own(tmp_path):
+    """TTUR is the cgan recipe on MNIST only. A cgan run saved before it (d_learning_rate None:
+    D at G's rate) resumes at G's rate, through every copy train() makes of its settings."""
+    import dataclasses
+
+    from gan_tf.checkpoints import build
+    from gan_tf.config import resumed
+
+    assert TrainConfig(model="cgan").d_learning_rate == 4e-4
+    assert TrainConfig(model="cgan", dataset="MNIST").d_learning_rate == 4e-4
+    assert TrainConfig(model="cgan", dataset="fashion-mnist").d_learning_rate is None
+    assert TrainConfig(model="dcgan").d_learning_rate is None
+    assert TrainConfig(model="cgan", d_learning_rate=3e-4).d_learning_rate == 3e-4
+    old = {**dataclasses.asdict(small(model="cgan")), "d_learning_rate": None}
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "ckpt-1.index").touch()  # settings() only asks whether one exists
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    config = train_module.settings(small(model="cgan", batch_size=None), tmp_path)
+    assert config.d_learning_rate is None and config.batch_size == 64
+    state = build(config)
+    assert float(state.d_optimizer.learning_rate) == pytest.approx(2e-4)
+    before_ttur_existed = {k: v for k, v in old.items() if k != "d_learning_rate"}
+    assert resumed(small(model="cgan"), before_ttur_existed, "RUN").d_learning_rate is None
+    with pytest.raises(ConfigError, match="d_learning_rate: saved None, now 0.0004"):
+        resumed(small(model="cgan", d_learning_rate=4e-4), old, "RUN")
+
+
 def test_a_run_saved_before_the_discriminator_settings_existed_keeps_its_discriminator():
     """Older runs wrote no spectral_norm, d_dropout or r1_weight: a dcgan's D had dropout 0.3,
     a WGAN critic none, and neither was normalised or penalised at real images."""
