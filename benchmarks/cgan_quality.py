@@ -88,8 +88,9 @@ def main(argv=None):
     from time_to_quality import cpu_name
 
     import gan_tf  # noqa: F401 - before TensorFlow: it picks the CPU kernels
-    from gan_tf.config import TrainConfig
+    from gan_tf.config import TrainConfig, from_saved
     from gan_tf.metrics import Evaluator
+    from gan_tf.runlog import load_config
     from gan_tf.sampling import balanced_labels, generate, load_generator
     from gan_tf.train import train
 
@@ -109,9 +110,8 @@ def main(argv=None):
             result = scores(evaluator, generate(generator, args.n, seed=SAMPLE_SEED, labels=labels), labels)
             result["train_seconds"] = round(float(np.sum(history["seconds"])))
             # What "default" meant when this ran: the cgan recipe's rates change (MNIST: D at 4e-4).
-            saved = json.loads((run_dir / "config.json").read_text())
-            result["rates"] = dict(g=saved["learning_rate"],
-                                   d=saved["d_learning_rate"] or saved["learning_rate"])
+            ran = from_saved(load_config(run_dir))
+            result["rates"] = dict(g=ran.learning_rate, d=ran.discriminator_learning_rate)
             class_by_style_grid(generator, run_dir.parent / (run_dir.name + ".png"), dataset)
             rows.append((name, result, overrides))
         print(f"\n{dataset}, {args.epochs} epochs, {args.n:,} samples vs the test split ({machine})")

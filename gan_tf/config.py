@@ -135,8 +135,8 @@ class TrainConfig:
     def __post_init__(self):
         # Remember which settings were left to the model's recipe: resuming a run saved under an
         # older recipe keeps that run's value instead of refusing the change (config.resumed).
-        dataset = str(self.dataset).strip().lower().replace("-", "_")  # as data.canonical_name
-        recipe = {**MODEL_DEFAULTS.get(self.model, {}), **DATASET_DEFAULTS.get((self.model, dataset), {})}
+        by_dataset = DATASET_DEFAULTS.get((self.model, data.spelled_name(self.dataset)), {})
+        recipe = {**MODEL_DEFAULTS.get(self.model, {}), **by_dataset}
         self._recipe_filled = tuple(key for key in recipe if getattr(self, key) is None)
         for key in self._recipe_filled:
             setattr(self, key, recipe[key])

@@ -48,11 +48,17 @@ class DataError(Exception):
     """A dataset is missing, damaged or not what gan_tf expects. The message says how to fix it."""
 
 
+def spelled_name(dataset):
+    """The dataset's name as gan_tf spells it: 'fashion-mnist' and 'Fashion_MNIST' both become
+    'fashion_mnist'. Needs no file system (config.TrainConfig calls it before any check)."""
+    return str(dataset).strip().lower().replace("-", "_")
+
+
 def canonical_name(dataset):
     """'fashion-mnist' and 'Fashion_MNIST' both mean 'fashion_mnist'; any other value naming an
     existing folder is an image folder, returned as its absolute path (so a run resumed from
     another working directory still finds it)."""
-    name = str(dataset).strip().lower().replace("-", "_")
+    name = spelled_name(dataset)
     if name in FOLDERS:
         return name
     folder = Path(str(dataset)).expanduser()
