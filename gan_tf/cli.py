@@ -124,7 +124,8 @@ def _add_train(commands):
                        help="dcgan, cgan, wgan_gp: spectral normalisation of the discriminator's layers "
                             "(default: off)")
     train.add_argument("--d-dropout", type=float, default=None, metavar="RATE",
-                       help="dropout rate of the discriminator (default: 0.3; a WGAN critic has none)")
+                       help="dcgan, cgan: dropout rate of the discriminator; 0: none "
+                            f"(default: {_per_model('d_dropout')})")
     train.add_argument("--r1", type=float, default=None, metavar="GAMMA",
                        help="dcgan, cgan: weight of the R1 penalty on the discriminator's gradient at "
                             "real images; 0: off (default: 0)")

@@ -220,6 +220,35 @@ def test_the_mnist_cgan_trains_d_at_twice_g_rate_and_an_older_cgan_run_keeps_its
         resumed(small(model="cgan", d_learning_rate=4e-4), old, "RUN")
 
 
+def test_the_cgan_has_no_dropout_in_d_and_an_older_cgan_run_keeps_its_dropout(tmp_path):
+    """No dropout in D is the cgan recipe on both datasets; the dcgan keeps 0.3. A cgan run saved
+    with dropout 0.3, or before d_dropout was saved at all, resumes with its dropout layers."""
+    import dataclasses
+
+    from gan_tf.checkpoints import build
+    from gan_tf.config import resumed
+
+    for dataset in ("mnist", "fashion_mnist"):
+        assert TrainConfig(model="cgan", dataset=dataset).d_dropout == 0.0
+    assert TrainConfig(model="dcgan").d_dropout == 0.3
+    assert TrainConfig(model="cgan", d_dropout=0.25).d_dropout == 0.25
+
+    def dropout_layers(config):
+        return [layer.rate for layer in build(config).discriminator.layers if "dropout" in layer.name]
+
+    assert dropout_layers(small(model="cgan").validate()) == []
+    old = {**dataclasses.asdict(small(model="cgan")), "d_dropout": 0.3}
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "ckpt-1.index").touch()  # settings() only asks whether one exists
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    config = train_module.settings(small(model="cgan"), tmp_path)
+    assert config.d_dropout == 0.3 and dropout_layers(config) == [0.3, 0.3]
+    before_it_was_saved = {k: v for k, v in old.items() if k != "d_dropout"}
+    assert resumed(small(model="cgan"), before_it_was_saved, "RUN").d_dropout == 0.3
+    with pytest.raises(ConfigError, match="d_dropout: saved 0.3, now 0.0"):
+        resumed(small(model="cgan", d_dropout=0.0), old, "RUN")
+
+
 def test_a_run_saved_before_the_discriminator_settings_existed_keeps_its_discriminator():
     """Older runs wrote no spectral_norm, d_dropout or r1_weight: a dcgan's D had dropout 0.3,
     a WGAN critic none, and neither was normalised or penalised at real images."""
