@@ -109,9 +109,11 @@ def main(argv=None):
             labels = balanced_labels(args.n)
             result = scores(evaluator, generate(generator, args.n, seed=SAMPLE_SEED, labels=labels), labels)
             result["train_seconds"] = round(float(np.sum(history["seconds"])))
-            # What "default" meant when this ran: the cgan recipe's rates change (MNIST: D at 4e-4).
+            # What "default" meant when this ran: the cgan recipe changes (MNIST: D at 4e-4 since
+            # 2026-12-06; D without dropout since later that day).
             ran = from_saved(load_config(run_dir))
             result["rates"] = dict(g=ran.learning_rate, d=ran.discriminator_learning_rate)
+            result["d_dropout"] = ran.d_dropout
             class_by_style_grid(generator, run_dir.parent / (run_dir.name + ".png"), dataset)
             rows.append((name, result, overrides))
         print(f"\n{dataset}, {args.epochs} epochs, {args.n:,} samples vs the test split ({machine})")
@@ -123,7 +125,7 @@ def main(argv=None):
                           intra_ratio_worst=float(np.nanmax(ratios)))
             print(f"{name:28s}" + "".join(f"{result.get(c, float('nan')):13.3f}" for c in COLUMNS))
             keep = {k: v for k, v in result.items()
-                    if k in COLUMNS or k in ("intra_cfid", "class_recall", "rates")}
+                    if k in COLUMNS or k in ("intra_cfid", "class_recall", "rates", "d_dropout")}
             with open(args.out / "results.jsonl", "a") as f:
                 f.write(json.dumps(dict(dataset=dataset, recipe=name, overrides=overrides, epochs=args.epochs,
                                         n=args.n, cpu=machine, time=time.strftime("%Y-%m-%d %H:%M"),

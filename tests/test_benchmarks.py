@@ -145,6 +145,7 @@ def test_cgan_quality_smoke_run(tmp_path):
     assert [r["recipe"] for r in rows] == ["real training images", "no term"]
     assert rows[1]["overrides"] == {"mode_seeking": 0, "eval_every": 0}
     assert rows[1]["rates"] == {"g": 2e-4, "d": 4e-4}  # the MNIST cgan recipe's two learning rates
+    assert rows[1]["d_dropout"] == 0.0  # and its discriminator without dropout
     real, fake = rows
     assert real["intra_ratio_mean"] == pytest.approx(1.0)  # the floor divided by itself
     assert real["label_accuracy"] > 0.95 and real["class_recall_mean"] > fake["class_recall_mean"]
