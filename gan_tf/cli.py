@@ -15,7 +15,6 @@ from .config import (
     CPU_DEVICES_ENV,
     DENSITY_K,
     GENERATOR_LOSS_NAMES,
-    MODE_SEEKING_GAPS,
     MODEL_DEFAULTS,
     MODELS,
     STRATEGIES,
@@ -121,11 +120,6 @@ def _add_train(commands):
                        help="dcgan, cgan: weight of the mode-seeking term, which makes images of one "
                             "class differ as their noise does; 0: off "
                             f"(default: {_per_model('mode_seeking')})")
-    train.add_argument("--mode-seeking-gap", default=DEFAULTS.mode_seeking_gap, choices=MODE_SEEKING_GAPS,
-                       help="how the mode-seeking term compares two images: mean pixel difference "
-                            "(pixels), or the same after each image's mean brightness is subtracted "
-                            "(centred), so that brightness alone does not count as variety "
-                            f"(default: {DEFAULTS.mode_seeking_gap})")
     train.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
                        help="dcgan, cgan, wgan_gp: spectral normalisation of the discriminator's layers "
                             "(default: off)")
@@ -379,7 +373,6 @@ def _train(args):
         limit=args.limit, seed=args.seed, latent_dim=args.latent_dim, learning_rate=args.lr,
         d_learning_rate=args.d_lr, lr_decay=args.lr_decay,
         beta_1=args.beta1, generator_loss=args.loss, mode_seeking=args.mode_seeking,
-        mode_seeking_gap=args.mode_seeking_gap,
         label_channel=args.label_channel, spectral_norm=args.spectral_norm, d_dropout=args.d_dropout,
         r1_weight=args.r1, categories=args.categories, n_critic=args.n_critic,
         gp_weight=args.gp_weight, clip_value=args.clip, mixed_precision=args.mixed_precision,

@@ -10,9 +10,6 @@ import math
 from . import data
 
 GENERATOR_LOSS_NAMES = ("non_saturating", "saturating")  # keys of losses.GENERATOR_LOSSES
-# How the mode-seeking term measures the gap between two fakes: mean |a - b| over the pixels, or the
-# same after each image's own mean brightness is subtracted, so that a brightness change alone earns nothing.
-MODE_SEEKING_GAPS = ("pixels", "centred")
 LATENT_DIM = 100
 # Each model's recipe, used for every setting left at None:
 # dcgan   TensorFlow's tutorial architecture trained with the DCGAN paper's Adam(2e-4, beta_1=0.5)
@@ -57,8 +54,7 @@ DATASET_DEFAULTS = {("cgan", "mnist"): dict(d_learning_rate=4e-4)}
 RESUMABLE = ("epochs", "eval_every", "log_every", "frames_per_epoch", "data_dir", "strategy")
 # What a run saved by an older gan_tf, whose config.json lacks a setting, trained with (a
 # function of the saved settings where that depended on the model).
-SAVED_BEFORE = {"mode_seeking": 0.0, "mode_seeking_gap": "pixels", "label_channel": True, "image_size": None,
-                "augment": "",
+SAVED_BEFORE = {"mode_seeking": 0.0, "label_channel": True, "image_size": None, "augment": "",
                 "upsampling": lambda saved: "resize" if saved.get("image_size") else None,
                 "width": lambda saved: COLOUR_WIDTH if saved.get("image_size") else None,
                 "d_learning_rate": None, "spectral_norm": False, "r1_weight": 0.0, "categories": 0,
@@ -115,7 +111,6 @@ class TrainConfig:
     beta_2: float | None = None
     generator_loss: str = "non_saturating"  # dcgan, cgan
     mode_seeking: float | None = None  # dcgan, cgan: weight of the mode-seeking term (0: off)
-    mode_seeking_gap: str = "pixels"  # dcgan, cgan: how the term compares two fakes (MODE_SEEKING_GAPS)
     label_channel: bool | None = None  # cgan: D also sees the label as a learned image channel
     ema_decay: float | None = None  # sample from a moving average of G's weights (0: off)
     spectral_norm: bool | None = None  # dcgan, cgan, wgan_gp: spectrally normalised D (Miyato et al. 2018)
@@ -189,9 +184,6 @@ class TrainConfig:
             raise ConfigError(f"mode_seeking must be a number >= 0 (0 turns it off), got {self.mode_seeking}")
         if self.mode_seeking and self.model not in ("dcgan", "cgan"):
             raise ConfigError(f"mode_seeking is for dcgan and cgan; {self.model} trains with its own step")
-        if self.mode_seeking_gap not in MODE_SEEKING_GAPS:
-            raise ConfigError(f"unknown mode_seeking_gap {self.mode_seeking_gap!r}; "
-                              f"choose one of: {', '.join(MODE_SEEKING_GAPS)}")
         if self.spectral_norm and self.model not in ("dcgan", "cgan", "wgan_gp"):
             raise ConfigError(f"spectral_norm is for dcgan, cgan and wgan_gp; {self.model} "
                               + ("keeps its critic Lipschitz by clipping" if self.model == "wgan"

@@ -25,20 +25,14 @@ def generator_loss_non_saturating(fake_logits):
     return tf.reduce_mean(tf.nn.softplus(-fake_logits))
 
 
-def mode_seeking_loss(images_a, images_b, z_a, z_b, epsilon=1e-5, centred=False):
+def mode_seeking_loss(images_a, images_b, z_a, z_b, epsilon=1e-5):
     """The mode-seeking term of MSGAN (Mao et al. 2019), added to the generator's loss.
 
     Row i of ``images_a`` and of ``images_b`` are drawn for the same class from the noise
     vectors z_a[i] and z_b[i]. A generator that ignores its noise makes them equal, the ratio
     mean|image gap| / mean|noise gap| falls to 0 and this loss, its inverse, grows without bound.
-    ``centred``: subtract each image's mean first, so that two fakes that differ only in overall
-    brightness count as equal (such a gap is cheap to make and is not a new style).
     """
-    images_a, images_b = tf.cast(images_a, tf.float32), tf.cast(images_b, tf.float32)
-    if centred:
-        images_a -= tf.reduce_mean(images_a, axis=[1, 2, 3], keepdims=True)
-        images_b -= tf.reduce_mean(images_b, axis=[1, 2, 3], keepdims=True)
-    image_gap = tf.reduce_mean(tf.abs(images_a - images_b))
+    image_gap = tf.reduce_mean(tf.abs(tf.cast(images_a, tf.float32) - tf.cast(images_b, tf.float32)))
     noise_gap = tf.reduce_mean(tf.abs(z_a - z_b))
     return 1.0 / (image_gap / noise_gap + epsilon)
 

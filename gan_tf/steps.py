@@ -53,16 +53,14 @@ def make_optimizer(model, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, kind="ad
 
 @tf.function
 def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_images, rng,
-                   generator_loss="non_saturating", labels=None, mode_seeking=0.0, augment="", r1_weight=0.0,
-                   mode_seeking_gap="pixels"):
+                   generator_loss="non_saturating", labels=None, mode_seeking=0.0, augment="", r1_weight=0.0):
     """Update both networks once from the same fakes; return {'d_loss', 'g_loss'}.
 
     ``rng`` is a ``tf.random.Generator``: checkpointing it makes a resumed run draw the
     same noise an uninterrupted one would. ``generator_loss`` names an entry of
     ``losses.GENERATOR_LOSSES``. ``labels`` (conditional GAN, notebook 04): the real images'
     classes; the fakes are asked for the same classes, so both sides see one label mix.
-    ``mode_seeking`` > 0 adds the mode-seeking term (Mao et al. 2019) to G's loss, see below;
-    ``mode_seeking_gap`` "centred" makes it ignore each fake's overall brightness.
+    ``mode_seeking`` > 0 adds the mode-seeking term (Mao et al. 2019) to G's loss, see below.
     ``augment``: a DiffAugment policy (gan_tf.augment) applied to every image D sees.
     ``r1_weight`` > 0 adds the R1 penalty (Mescheder et al. 2018) to D's loss: gamma / 2 times
     the squared gradient of D's logit at the real images, which keeps D flat where the data is.
@@ -102,8 +100,7 @@ def gan_train_step(generator, discriminator, g_optimizer, d_optimizer, real_imag
         g_total = g_loss + info
         if mode_seeking:  # fakes i and half + i share a class and differ in their noise only
             g_total += mode_seeking * mode_seeking_loss(fake_images[:half], fake_images[half:2 * half],
-                                                        z[:half], z[half:2 * half],
-                                                        centred=mode_seeking_gap == "centred")
+                                                        z[:half], z[half:2 * half])
         share = replica_share()  # 1 on one device; see gan_tf.distribute
         scaled_d, scaled_g = d_optimizer.scale_loss(d_total * share), g_optimizer.scale_loss(g_total * share)
     g_grads = g_tape.gradient(scaled_g, generator.trainable_variables)
@@ -270,8 +267,7 @@ def make_step(config, strategy=None):
                        augment=config.augment)
     else:
         step, options = gan_train_step, dict(generator_loss=config.generator_loss,
-                                             mode_seeking=config.mode_seeking,
-                                             mode_seeking_gap=config.mode_seeking_gap, augment=config.augment,
+                                             mode_seeking=config.mode_seeking, augment=config.augment,
                                              r1_weight=config.r1_weight)
     decay = tf.constant(config.ema_decay, tf.float32)
 

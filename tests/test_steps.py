@@ -86,21 +86,18 @@ def test_mode_seeking_term_spreads_the_images_of_one_class():
     """Same seed, same batches; only the term's weight differs. The term rewards images of one
     class that differ where their noise does, so after a few steps they differ more."""
     spreads = []
-    for weight, gap in ((0.0, "pixels"), (1.0, "pixels"), (1.0, "centred")):
+    for weight in (0.0, 1.0):
         tf.keras.utils.set_random_seed(7)
         g = models.make_generator(16, (32, 16, 8), num_classes=3)
         d = models.make_discriminator(widths=(8, 16), num_classes=3)
         g_opt, d_opt, rng = make_optimizer(g, 1e-3), make_optimizer(d, 1e-3), tf.random.Generator.from_seed(7)
         labels = tf.constant(np.arange(32, dtype=np.int32) % 3)
         for s in range(10):
-            losses = gan_train_step(g, d, g_opt, d_opt, _batch(s), rng, labels=labels, mode_seeking=weight,
-                                    mode_seeking_gap=gap)
+            losses = gan_train_step(g, d, g_opt, d_opt, _batch(s), rng, labels=labels, mode_seeking=weight)
         assert np.isfinite(float(losses["g_loss"]))
         spreads.append(_spread(g))
     # Without the term both runs would be identical (same seed): ratio 1. Measured here: 1.36.
     assert spreads[1] > 1.2 * spreads[0], spreads
-    # The centred gap spreads them too, along a path of its own.
-    assert spreads[2] > 1.2 * spreads[0] and spreads[2] != spreads[1], spreads
 
 
 def test_moving_average_follows_the_weights_slowly():

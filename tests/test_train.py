@@ -118,7 +118,6 @@ def one_epoch_run(tmp_path_factory):
     (dict(spectral_norm=True, d_dropout=0.0),
      "spectral_norm: saved False, now True; d_dropout: saved 0.3, now 0.0"),
     (dict(r1_weight=1.0), "r1_weight: saved 0.0, now 1.0"),
-    (dict(mode_seeking_gap="centred"), "mode_seeking_gap: saved 'pixels', now 'centred'"),
     (dict(categories=10), "categories: saved 0, now 10"),
     (dict(ema_decay=0.0, latent_dim=64), "latent_dim: saved 100, now 64; ema_decay: saved 0.999, now 0.0"),
 ])
@@ -451,7 +450,6 @@ def test_nothing_to_do_when_already_trained(tmp_path, capsys):
     (dict(ema_decay=1.0), r"ema_decay must be in \[0, 1\)"),
     (dict(mode_seeking=-1.0), "mode_seeking must be a number >= 0"),
     (dict(model="wgan_gp", mode_seeking=1.0), "mode_seeking is for dcgan and cgan"),
-    (dict(mode_seeking_gap="ssim"), "unknown mode_seeking_gap 'ssim'; choose one of: pixels, centred"),
     (dict(model="wgan", spectral_norm=True), "spectral_norm is for dcgan, cgan and wgan_gp"),
     (dict(d_dropout=1.0), r"d_dropout must be in \[0, 1\)"),
     (dict(model="wgan_gp", d_dropout=0.3), "d_dropout is for dcgan and cgan"),
