@@ -193,6 +193,14 @@ def test_a_run_saved_before_a_setting_existed_is_compared_with_what_it_trained_w
         resumed(TrainConfig(model="cgan", mode_seeking=0.5, label_channel=False), old, "RUN")
 
 
+def _saved_run(run_dir, settings):
+    """A run directory as train() leaves it, as far as train.settings() looks: config.json and a
+    checkpoint index (settings() only asks whether one exists)."""
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "ckpt-1.index").touch()
+    (run_dir / "config.json").write_text(json.dumps(settings))
+
+
 def test_the_mnist_cgan_trains_d_at_twice_g_rate_and_an_older_cgan_run_keeps_its_own(tmp_path):
     """TTUR is the cgan recipe on MNIST only. A cgan run saved before it (d_learning_rate None:
     D at G's rate) resumes at G's rate, through every copy train() makes of its settings."""
@@ -207,9 +215,7 @@ def test_the_mnist_cgan_trains_d_at_twice_g_rate_and_an_older_cgan_run_keeps_its
     assert TrainConfig(model="dcgan").d_learning_rate is None
     assert TrainConfig(model="cgan", d_learning_rate=3e-4).d_learning_rate == 3e-4
     old = {**dataclasses.asdict(small(model="cgan")), "d_learning_rate": None}
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "ckpt-1.index").touch()  # settings() only asks whether one exists
-    (tmp_path / "config.json").write_text(json.dumps(old))
+    _saved_run(tmp_path, old)
     config = train_module.settings(small(model="cgan", batch_size=None), tmp_path)
     assert config.d_learning_rate is None and config.batch_size == 64
     state = build(config)
@@ -238,9 +244,7 @@ def test_the_cgan_has_no_dropout_in_d_and_an_older_cgan_run_keeps_its_dropout(tm
 
     assert dropout_layers(small(model="cgan").validate()) == []
     old = {**dataclasses.asdict(small(model="cgan")), "d_dropout": 0.3}
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "ckpt-1.index").touch()  # settings() only asks whether one exists
-    (tmp_path / "config.json").write_text(json.dumps(old))
+    _saved_run(tmp_path, old)
     config = train_module.settings(small(model="cgan"), tmp_path)
     assert config.d_dropout == 0.3 and dropout_layers(config) == [0.3, 0.3]
     before_it_was_saved = {k: v for k, v in old.items() if k != "d_dropout"}
