@@ -12,7 +12,8 @@ last evaluation when started again with the same --out. Ends with one summary li
 
 --recipe tutorial: benchmarks/tutorial_reference.py, TensorFlow's DCGAN tutorial recipe.
 --recipe gan_tf:   what `python -m gan_tf train dcgan` does with no options (--set key=value
-                   overrides TrainConfig fields, to measure other settings).
+                   overrides TrainConfig fields, to measure other settings; lr_decay=true lets
+                   the rates fall over the second half of --epochs, as `train` does).
 """
 
 import argparse
@@ -61,7 +62,7 @@ def parse_overrides(pairs):
 class Recipe:
     """What the runner needs from a recipe: a checkpoint, a step, batches, a sampler."""
 
-    def __init__(self, name, images, overrides, seed):
+    def __init__(self, name, images, overrides, seed, epochs=None):
         import tensorflow as tf
 
         self.name = name
@@ -94,6 +95,13 @@ class Recipe:
             self.settings = {"recipe": "gan_tf default dcgan" + (f" with {overrides}" if overrides else ""),
                              **{k: v for k, v in dataclasses.asdict(self.config).items() if v is not None}}
             self.objects = dict(state=self.checkpoint)
+            if self.config.lr_decay:
+                # The rates fall over the second half of the run, so its end must be known and
+                # the same on resume (check_same_settings compares it like any setting).
+                if epochs is None:
+                    raise SystemExit("error: lr_decay=true needs --epochs: the learning rates fall "
+                                     "over the run's second half, so the run's length must be known")
+                self.settings["decay_steps"] = round(epochs * self.steps_per_epoch)
 
     def batches(self, epoch, skip):
         if self.name == "tutorial":
@@ -104,10 +112,20 @@ class Recipe:
                                     seed=self.config.seed * 100_003 + epoch + 1)
         return iter(ds.skip(skip))
 
-    def step(self, batch):
+    def step(self, batch, number):
+        """Train on one batch as step ``number`` (1, 2, ...) of the run."""
         if self.name == "tutorial":
             return self.ref.step(batch)
+        if self.config.lr_decay:  # as `train` does: each rate from the step's place in the run
+            from gan_tf.train import set_learning_rates
+
+            set_learning_rates(self.config, self.checkpoint, number, self.settings["decay_steps"])
         return self.train_step(self.checkpoint, batch)
+
+    def learning_rate(self):
+        """G's learning rate now: the curve shows where a decaying rate stood."""
+        optimizer = self.ref.g_optimizer if self.name == "tutorial" else self.checkpoint.g_optimizer
+        return float(f"{float(optimizer.learning_rate.numpy()):.6g}")  # float32 digits, not float64 noise
 
     def raw_generator(self):
         return self.ref.generator if self.name == "tutorial" else self.checkpoint.generator
@@ -172,7 +190,7 @@ def main(argv=None):
     images, _ = data.load("mnist", "train")
     images = images[: args.limit]
     evaluator = Evaluator("mnist")  # trains and caches the classifier on first use
-    recipe = Recipe(args.recipe, images, overrides, args.seed)
+    recipe = Recipe(args.recipe, images, overrides, args.seed, args.epochs)
 
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     seconds_var = tf.Variable(0.0, dtype=tf.float64, trainable=False)
@@ -210,7 +228,7 @@ def main(argv=None):
                **{k: round(scores[k], 4) for k in ("cfid", "inception_score", "precision", "recall")},
                "classes_covered": scores["classes_covered"],
                "peak_rss_mib": round(peak_rss_mib()), "d_loss": round(losses["d_loss"], 4),
-               "g_loss": round(losses["g_loss"], 4), "cpu": machine}
+               "g_loss": round(losses["g_loss"], 4), "learning_rate": recipe.learning_rate(), "cpu": machine}
         if recipe.sampler() is not recipe.raw_generator():  # the moving average's worth, measured
             raw = evaluator.evaluate(generate(recipe.raw_generator(), args.samples, seed=latents_seed))
             row["cfid_raw_generator"] = round(raw["cfid"], 4)
@@ -236,7 +254,7 @@ def main(argv=None):
         batches = recipe.batches(epoch, skip)
         t0 = time.perf_counter()
         for batch in batches:
-            out = recipe.step(batch)
+            out = recipe.step(batch, step + 1)
             step += 1
             if step % eval_every == 0 or step >= last_step:
                 losses = {k: float(v) for k, v in out.items()}  # waits for the step to finish

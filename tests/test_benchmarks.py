@@ -24,6 +24,14 @@ def run(script, *args):
     return result.stdout
 
 
+def refused(script, *args):
+    """The error a benchmark script stops with (it must stop with one)."""
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, args)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode != 0, result.stdout[-3000:]
+    return result.stderr
+
+
 @pytest.mark.parametrize("recipe", ["tutorial", "gan_tf"])
 def test_time_to_quality_smoke_run(tmp_path, recipe):
     # Both recipes run once; resuming is the same code for both, so only gan_tf's is resumed (CI time).
@@ -42,6 +50,30 @@ def test_time_to_quality_smoke_run(tmp_path, recipe):
     assert [round(float(r["epoch"])) for r in rows] == [1, 2]
     assert all(float(r["cfid"]) > 0 and float(r["train_seconds"]) > 0 for r in rows)
     assert float(rows[1]["train_seconds"]) > float(rows[0]["train_seconds"])
+
+
+def test_time_to_quality_decays_the_learning_rates_as_train_does(tmp_path):
+    """--set lr_decay=true: the rates fall over the second half of the run's --epochs, as in
+    `train`; the curve records G's rate, and a resume that would move the run's end is refused."""
+    from gan_tf.train import decayed_rate
+
+    out = tmp_path / "decay"
+    run("time_to_quality.py", "--recipe", "gan_tf", "--epochs", 1, "--limit", 512, "--samples", 200,
+        "--eval-every", 16, "--out", out, "--set", "lr_decay=true")
+    with open(out / "curve.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rate = MODEL_DEFAULTS["dcgan"]["learning_rate"]
+    last = 512 // MODEL_DEFAULTS["dcgan"]["batch_size"]
+    assert [int(r["step"]) for r in rows] == [last // 2, last]
+    assert float(rows[0]["learning_rate"]) == pytest.approx(rate)  # level through the first half
+    assert decayed_rate(rate, last, last) < rate / 10  # the last step's rate, 1/16 of it here
+    assert float(rows[1]["learning_rate"]) == pytest.approx(decayed_rate(rate, last, last))
+    assert f"decay_steps: saved {last}, now {2 * last}" in refused(
+        "time_to_quality.py", "--recipe", "gan_tf", "--epochs", 2, "--limit", 512, "--samples", 200,
+        "--out", out, "--set", "lr_decay=true")
+    assert "lr_decay=true needs --epochs" in refused(
+        "time_to_quality.py", "--recipe", "gan_tf", "--minutes", 1, "--out", tmp_path / "x",
+        "--set", "lr_decay=true")
 
 
 def test_time_to_quality_refuses_to_resume_under_other_settings(tmp_path):
