@@ -18,7 +18,9 @@ LATENT_DIM = 100
 #         more at batch 16 than at 64, so a smaller batch buys many more updates: cFID 28.0 after 4
 #         epochs against 40.7 at 64 (benchmarks/dcgan_levers.py; batch 8 was no better per second).
 #         On a GPU, where small batches leave the device idle, try --batch-size 64 or more.
-#         benchmarks/time_to_quality.py measures it against the tutorial's recipe.
+#         benchmarks/time_to_quality.py measures it against the tutorial's recipe. Without D's dropout
+#         it scored better on two seeds (cFID 28.9 / 28.0 against 32.9 after 3 epochs, benchmarks/README);
+#         not yet the default, as notebooks 02 and 05 show and score a run of this recipe.
 # cgan    the same recipe, conditional (notebook 04), plus the mode-seeking term (weight 0.2): without
 #         it the generator draws each class as one template (benchmarks/cgan_quality.py). Logs its
 #         label accuracy and within-class variety every epoch. On MNIST only, D learns at twice G's
