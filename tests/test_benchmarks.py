@@ -17,17 +17,20 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 pytestmark = pytest.mark.usefixtures("real_data_dir")
 
 
+def _script(script, *args):
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=900)
+
+
 def run(script, *args):
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, args)],
-                            capture_output=True, text=True, timeout=900)
+    result = _script(script, *args)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
 
 def refused(script, *args):
     """The error a benchmark script stops with (it must stop with one)."""
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, args)],
-                            capture_output=True, text=True, timeout=900)
+    result = _script(script, *args)
     assert result.returncode != 0, result.stdout[-3000:]
     return result.stderr
 
