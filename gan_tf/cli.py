@@ -124,8 +124,8 @@ def _add_train(commands):
                        help="dcgan, cgan, wgan_gp: spectral normalisation of the discriminator's layers "
                             "(default: off)")
     train.add_argument("--d-dropout", type=float, default=None, metavar="RATE",
-                       help="dcgan, cgan: dropout rate of the discriminator; 0: none (default: dcgan 0.0 "
-                            "on MNIST and Fashion-MNIST, 0.3 on an image folder; cgan 0.0)")
+                       help="dcgan, cgan: dropout rate of the discriminator; 0: none "
+                            f"(default: {_per_model('d_dropout')})")
     train.add_argument("--r1", type=float, default=None, metavar="GAMMA",
                        help="dcgan, cgan: weight of the R1 penalty on the discriminator's gradient at "
                             "real images; 0: off (default: 0)")

@@ -6,8 +6,8 @@ split into two logical devices before TensorFlow starts.
 
 Both runs use the same global batch, the same batches in the same order and the same noise
 (gan_tf.distribute.ReplicaNoise); what differs is that each replica computes its half of the batch
-and the gradients are summed across replicas. The discriminator has no dropout (the MNIST recipe),
-because Keras draws dropout masks per replica; ``--dropout`` gives a dcgan's D the rate 0.3.
+and the gradients are summed across replicas. Without ``--dropout`` the discriminator's dropout
+rate is set to 0 before the step is traced, because Keras draws dropout masks per replica.
 ``--sgd`` trains with plain gradient descent instead of Adam: Adam divides each gradient by its
 own running size, which hides a wrongly scaled gradient and magnifies rounding in near-zero ones;
 with SGD the weights show directly whether the replicas' summed gradients equal one device's.
@@ -32,12 +32,15 @@ from gan_tf.train import epoch_batches, training_data  # noqa: E402
 
 def run(model, steps, devices, dropout, sgd, nudge=0.0):
     config = TrainConfig(model=model, strategy="mirrored", limit=2_000, batch_size=32, seed=3,
-                         jit_compile=False, mixed_precision=False,
-                         d_dropout=0.3 if dropout else None).validate()
+                         jit_compile=False, mixed_precision=False).validate()
     strategy = tf.distribute.MirroredStrategy(devices)
     parts = training_data(config)
     tf.keras.utils.set_random_seed(config.seed)
     state = build(config, strategy)
+    if not dropout:
+        for layer in state.discriminator.layers:
+            if isinstance(layer, tf.keras.layers.Dropout):
+                layer.rate = 0.0
     for weight in state.generator.trainable_variables + state.discriminator.trainable_variables:
         weight.assign(weight * (1 + nudge))  # a rounding-sized change: how sensitive training is
     if sgd:

@@ -96,8 +96,8 @@ def test_two_replicas_train_as_one_device_does(real_data_dir, model, options):
     are summed in another order). The tolerance is measured, not guessed: the same run on one
     device with every weight changed by one rounding step (2^-23) drifts this far. A wrongly
     scaled gradient (e.g. the replicas' mean losses not divided by 2) would move the weights as
-    far as training itself does. dcgan runs with its Adam (no dropout, its MNIST recipe: Keras
-    draws masks per replica); wgan_gp with plain SGD, since Adam would hide a wrong gradient scale."""
+    far as training itself does. dcgan runs with its Adam (the dropout rate set to 0: Keras draws
+    masks per replica); wgan_gp with plain SGD, since Adam would hide a wrong gradient scale."""
     gaps = replica_check(model, 6, *options)
     assert gaps["weights_moved"] > 1e-2  # training did move the weights
     assert gaps["weight_gap"] <= 3 * gaps["nudged_weight_gap"] + 1e-6, gaps
