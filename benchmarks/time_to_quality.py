@@ -95,13 +95,15 @@ class Recipe:
             self.settings = {"recipe": "gan_tf default dcgan" + (f" with {overrides}" if overrides else ""),
                              **{k: v for k, v in dataclasses.asdict(self.config).items() if v is not None}}
             self.objects = dict(state=self.checkpoint)
-            if self.config.lr_decay:
-                # The rates fall over the second half of the run, so its end must be known and
-                # the same on resume (check_same_settings compares it like any setting).
-                if epochs is None:
-                    raise SystemExit("error: lr_decay=true needs --epochs: the learning rates fall "
-                                     "over the run's second half, so the run's length must be known")
-                self.settings["decay_steps"] = round(epochs * self.steps_per_epoch)
+        # The run's last step (--epochs), or none (--minutes alone)
+        self.last_step = math.inf if epochs is None else round(epochs * self.steps_per_epoch)
+        if name != "tutorial" and self.config.lr_decay:
+            # The rates fall over the second half of the run, so its end must be known and
+            # the same on resume (check_same_settings compares it like any setting).
+            if epochs is None:
+                raise SystemExit("error: lr_decay=true needs --epochs: the learning rates fall "
+                                 "over the run's second half, so the run's length must be known")
+            self.settings["decay_steps"] = self.last_step
 
     def batches(self, epoch, skip):
         if self.name == "tutorial":
@@ -212,7 +214,7 @@ def main(argv=None):
          "onednn": onednn}, indent=2, default=str))
 
     eval_every = args.eval_every or recipe.steps_per_epoch
-    last_step = math.inf if args.epochs is None else round(args.epochs * recipe.steps_per_epoch)
+    last_step = recipe.last_step
     budget = math.inf if args.minutes is None else 60 * args.minutes
     print(f"{recipe.settings['recipe']}: {recipe.steps_per_epoch} steps per epoch of "
           f"{len(images)} images; evaluating {args.samples} samples every {eval_every} steps")
