@@ -55,8 +55,9 @@ def build(config, strategy=None):
         return build_cyclegan(config)
     num_classes = data.NUM_CLASSES if config.model in CONDITIONAL else 0
     width = config.width or models.COLOUR_WIDTH  # the colour networks' (a run saved before --width: 32)
+    g_widths, d_widths = models.tutorial_widths(config.width or models.TUTORIAL_WIDTH)  # the 28x28 ones'
     with dtype_policy(config.mixed_precision, config.bfloat16):
-        generator = models.make_generator(config.latent_dim, num_classes=num_classes,
+        generator = models.make_generator(config.latent_dim, g_widths, num_classes=num_classes,
                                           image_shape=config.image_shape,
                                           synchronized=config.strategy != "default",
                                           categories=config.categories,
@@ -64,8 +65,8 @@ def build(config, strategy=None):
                                           width=width)
         # A WGAN critic is the same network without dropout, its output a score, not a logit.
         discriminator = models.make_discriminator(
-            dropout=config.d_dropout, spectral_norm=bool(config.spectral_norm), num_classes=num_classes,
-            categories=config.categories,
+            d_widths, dropout=config.d_dropout, spectral_norm=bool(config.spectral_norm),
+            num_classes=num_classes, categories=config.categories,
             label_channel=bool(config.label_channel), image_shape=config.image_shape,
             width=width, name="critic" if config.model in WASSERSTEIN else "discriminator")
         extra = {}

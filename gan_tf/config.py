@@ -80,6 +80,10 @@ UPSAMPLINGS = ("resize", "transposed")
 # 12.7M-parameter generator; 32 keeps a 64x64 step fast enough for a 2-core CPU (notebook 07 measures
 # it). Raise it on a GPU.
 COLOUR_WIDTH = 32
+# The same w for the 28x28 networks: G's widths are (4w, 2w, w), D's (w, 2w); TensorFlow's tutorial
+# has w = 64. --width 32 makes the step 1.9x faster on 2 CPU cores and each step teaches less
+# (benchmarks/README, "Narrower networks").
+TUTORIAL_WIDTH = 64
 DENSITY_K = 5  # neighbours for density and coverage (gan_tf.metrics), as Naeem et al. recommend
 # tf.distribute strategies --strategy may name (gan_tf.distribute); "default" is one device.
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
@@ -101,7 +105,7 @@ class TrainConfig:
     dataset: str = "mnist"  # mnist, fashion_mnist, or the path of a folder of images
     image_size: int | None = None  # image folders: 32 or 64 pixels square (None: 64)
     upsampling: str | None = None  # image folders: how G doubles its size (UPSAMPLINGS; None: resize)
-    width: int | None = None  # image folders: base width w of G and D (None: COLOUR_WIDTH)
+    width: int | None = None  # base width w of G and D (None: COLOUR_WIDTH for a folder, else TUTORIAL_WIDTH)
     augment: str = ""  # DiffAugment before D, e.g. "color,translation,cutout" ("": none)
     epochs: int = 50
     batch_size: int | None = None  # None: the model's default (MODEL_DEFAULTS)
@@ -268,18 +272,20 @@ class TrainConfig:
                                   f"choose one of: {', '.join(UPSAMPLINGS)}")
             if self.width is None:
                 self.width = COLOUR_WIDTH
-            if not (isinstance(self.width, int) and self.width >= 1):
-                raise ConfigError(f"width must be a whole number of at least 1, got {self.width!r} "
-                                  f"(default: {COLOUR_WIDTH})")
-        elif self.width is not None:
-            raise ConfigError(f"--width is for image folders (--dataset PATH); {self.dataset}'s networks "
-                              "are the TensorFlow tutorial's, with their own fixed widths")
         elif self.image_size not in (None, data.IMAGE_SHAPE[0]):
             raise ConfigError(f"{self.dataset} images are {data.IMAGE_SHAPE[0]}x{data.IMAGE_SHAPE[1]}; "
                               "--image-size is for image folders (--dataset PATH)")
         elif self.upsampling is not None:
             raise ConfigError(f"--upsampling is for image folders (--dataset PATH); {self.dataset}'s "
                               "generator is the TensorFlow tutorial's, with its transposed convolutions")
+        if self.width is not None:
+            if self.model in TRANSLATION:
+                raise ConfigError(f"--width is for the GANs that draw from noise; {self.model}'s translators "
+                                  "and patch discriminators have widths of their own")
+            if not (isinstance(self.width, int) and self.width >= 1):
+                default = COLOUR_WIDTH if data.is_image_folder(self.dataset) else TUTORIAL_WIDTH
+                raise ConfigError(f"width must be a whole number of at least 1, got {self.width!r} "
+                                  f"(default: {default})")
         names = [name.strip() for name in self.augment.split(",") if name.strip()]
         unknown = [name for name in names if name not in AUGMENTATIONS]
         if unknown:

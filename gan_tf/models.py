@@ -1,7 +1,8 @@
 """Generator and discriminator builders (notebooks 02, 04 and 06; colour images: notebook 07).
 
 The DCGAN follows the architecture of TensorFlow's classic DCGAN tutorial, with the widths and
-the latent size as parameters:
+the latent size as parameters (``tutorial_widths(w)``: w0, w1, w2 = 4w, 2w, w in G and w, 2w in D;
+the tutorial's w is 64):
 
 generator      z (latent_dim) -> Dense 7*7*w0 -> 7x7x w0 -> 7x7x w1 -> 14x14x w2 -> 28x28x1 (tanh)
 discriminator  28x28x1 -> 14x14x w0 -> 7x7x w1 -> one logit (no sigmoid; the losses take logits)
@@ -33,11 +34,17 @@ PatchGAN that scores overlapping patches, both with instance normalisation.
 import keras
 from keras import layers
 
-from .config import COLOUR_WIDTH, LATENT_DIM, UPSAMPLINGS
+from .config import COLOUR_WIDTH, LATENT_DIM, TUTORIAL_WIDTH, UPSAMPLINGS
 
 IMAGE_SHAPE = (28, 28, 1)
-GENERATOR_WIDTHS = (256, 128, 64)
-DISCRIMINATOR_WIDTHS = (64, 128)
+
+
+def tutorial_widths(width=TUTORIAL_WIDTH):
+    """The 28x28 networks' widths at base width w: G's (4w, 2w, w) and D's (w, 2w)."""
+    return (4 * width, 2 * width, width), (width, 2 * width)
+
+
+GENERATOR_WIDTHS, DISCRIMINATOR_WIDTHS = tutorial_widths()  # (256, 128, 64) and (64, 128)
 # The tutorial used Keras 2's LeakyReLU default (alpha=0.3); Keras 3 needs it spelled out.
 NEGATIVE_SLOPE = 0.3
 LABEL_EMBEDDING = 50  # length of the generator's label vector

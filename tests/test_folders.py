@@ -96,8 +96,11 @@ def test_folder_settings_are_checked(picture_folder, tmp_path):
     for width in (0, 2.5):
         with pytest.raises(ConfigError, match=f"width must be a whole number of at least 1, got {width}"):
             TrainConfig(dataset=str(picture_folder), width=width).validate(100)
-    with pytest.raises(ConfigError, match="--width is for image folders"):
-        TrainConfig(width=64).validate()
+    for width in (0, 2.5):  # the 28x28 networks take a width too, checked the same way
+        with pytest.raises(ConfigError, match=rf"got {width} \(default: 64\)"):
+            TrainConfig(width=width).validate()
+    with pytest.raises(ConfigError, match="--width is for the GANs that draw from noise"):
+        TrainConfig(model="cyclegan", width=32).validate()
     paper = TrainConfig(dataset=str(picture_folder), upsampling="transposed").validate(100)
     assert paper.upsampling == "transposed"
     with pytest.raises(ConfigError, match="unknown upsampling 'bilinear'"):

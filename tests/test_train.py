@@ -119,6 +119,7 @@ def one_epoch_run(tmp_path_factory):
      "spectral_norm: saved False, now True; d_dropout: saved 0.3, now 0.0"),
     (dict(r1_weight=1.0), "r1_weight: saved 0.0, now 1.0"),
     (dict(categories=10), "categories: saved 0, now 10"),
+    (dict(width=32), "width: saved None, now 32"),
     (dict(ema_decay=0.0, latent_dim=64), "latent_dim: saved 100, now 64; ema_decay: saved 0.999, now 0.0"),
 ])
 def test_resume_refuses_every_changed_setting_and_keeps_the_record(one_epoch_run, change, listed):
@@ -281,6 +282,23 @@ def test_spectral_norm_and_r1_train_and_resume(tmp_path):
     shapes = tf.train.load_checkpoint(str(tmp_path / "checkpoints")).get_variable_to_shape_map()
     assert sorted(shape for key, shape in shapes.items() if "vector_u" in key and "discriminator" in key
                   and "OPTIMIZER" not in key) == [[1, 1], [1, 64], [1, 128]]
+
+
+def test_width_scales_the_tutorial_networks_and_a_run_resumes_at_its_own_width(tmp_path):
+    from gan_tf import models
+    from gan_tf.checkpoints import build
+
+    tutorial = build(small().validate())  # no width: the tutorial's networks, w = 64
+    assert tutorial.generator.count_params() == models.make_generator(widths=(256, 128, 64)).count_params()
+    assert tutorial.discriminator.count_params() == models.make_discriminator(widths=(64, 128)).count_params()
+    narrow_g = models.make_generator(widths=(128, 64, 32)).count_params()
+    narrow_d = models.make_discriminator(widths=(32, 64)).count_params()
+    narrow = build(small(width=32).validate())
+    assert (narrow.generator.count_params(), narrow.discriminator.count_params()) == (narrow_g, narrow_d)
+    train(small(epochs=1, width=32), tmp_path, verbose=0)
+    history = train(small(epochs=2), tmp_path, verbose=0)  # no --width: the run keeps its own
+    assert history["epoch"] == [1, 2] and json.loads((tmp_path / "config.json").read_text())["width"] == 32
+    assert train_module.load_generator(tmp_path).count_params() == narrow_g
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_over_with_new_settings(tmp_path):
