@@ -85,7 +85,7 @@ def _add_train(commands):
                             f"{COLOUR_WIDTH}, fast enough for a CPU (the DCGAN paper's is 128); doubling it "
                             "made a 64x64 step 3x slower on 2 CPU cores (notebook 07): raise it on a GPU. "
                             f"MNIST and Fashion-MNIST: default {TUTORIAL_WIDTH}, the TensorFlow tutorial's; "
-                            "32 halves every layer, a 2x faster step on a CPU that learns less per step")
+                            "32 halves every layer: a 2.4x faster step on 2 CPU cores that learns less")
     train.add_argument("--augment", nargs="?", const=",".join(AUGMENTATIONS), default=DEFAULTS.augment,
                        metavar="POLICY",
                        help="DiffAugment: randomly recolour, shift and cut out every image the "

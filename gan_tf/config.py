@@ -81,7 +81,7 @@ UPSAMPLINGS = ("resize", "transposed")
 # it). Raise it on a GPU.
 COLOUR_WIDTH = 32
 # The same w for the 28x28 networks: G's widths are (4w, 2w, w), D's (w, 2w); TensorFlow's tutorial
-# has w = 64. --width 32 makes the step 1.9x faster on 2 CPU cores and each step teaches less
+# has w = 64. --width 32 made the step 2.4x faster on 2 CPU cores, and each step teaches less
 # (benchmarks/README, "Narrower networks").
 TUTORIAL_WIDTH = 64
 DENSITY_K = 5  # neighbours for density and coverage (gan_tf.metrics), as Naeem et al. recommend
