@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 N_SAMPLES = 10_000
+LATENTS_SEED = 12345  # every evaluation draws from the same latent batch
 
 
 def cpu_name():
@@ -218,11 +219,10 @@ def main(argv=None):
     budget = math.inf if args.minutes is None else 60 * args.minutes
     print(f"{recipe.settings['recipe']}: {recipe.steps_per_epoch} steps per epoch of "
           f"{len(images)} images; evaluating {args.samples} samples every {eval_every} steps")
-    latents_seed = 12345
     machine = cpu_name()  # read once: every row of this run names the CPU it ran on
 
     def evaluate():
-        fakes = generate(recipe.sampler(), args.samples, seed=latents_seed)
+        fakes = generate(recipe.sampler(), args.samples, seed=LATENTS_SEED)
         scores = evaluator.evaluate(fakes)
         row = {"step": step, "epoch": round(step / recipe.steps_per_epoch, 3),
                "images": step * recipe.batch_size,  # tutorial: its partial batch counted as full
@@ -232,7 +232,7 @@ def main(argv=None):
                "peak_rss_mib": round(peak_rss_mib()), "d_loss": round(losses["d_loss"], 4),
                "g_loss": round(losses["g_loss"], 4), "learning_rate": recipe.learning_rate(), "cpu": machine}
         if recipe.sampler() is not recipe.raw_generator():  # the moving average's worth, measured
-            raw = evaluator.evaluate(generate(recipe.raw_generator(), args.samples, seed=latents_seed))
+            raw = evaluator.evaluate(generate(recipe.raw_generator(), args.samples, seed=LATENTS_SEED))
             row["cfid_raw_generator"] = round(raw["cfid"], 4)
         rows.append(row)
         tmp = curve_path.with_suffix(".tmp")
@@ -271,7 +271,7 @@ def main(argv=None):
     if not rows or int(rows[-1]["step"]) != step:
         evaluate()
     # Look at the pictures, not only the numbers: 64 samples of the last state.
-    save_grid(generate(recipe.sampler(), 64, seed=latents_seed), args.out / "samples.png", cols=8)
+    save_grid(generate(recipe.sampler(), 64, seed=LATENTS_SEED), args.out / "samples.png", cols=8)
     best = min(rows, key=lambda r: float(r["cfid"]))
     print(f"SUMMARY recipe={args.recipe} steps={step} train_seconds={train_seconds:.1f} "
           f"final_cfid={float(rows[-1]['cfid']):.2f} "

@@ -54,6 +54,18 @@ def test_time_to_quality_smoke_run(tmp_path, recipe):
     assert all(float(r["cfid"]) > 0 and float(r["train_seconds"]) > 0 for r in rows)
     assert float(rows[1]["train_seconds"]) > float(rows[0]["train_seconds"])
 
+    # class_balance.py re-scores the run's two kept checkpoints with the run's own samples
+    lines = run("class_balance.py", out).splitlines()
+    assert lines[0].endswith("class counts: [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]")
+    scored = [json.loads(line) for line in lines[1:-1]]
+    assert lines[-1].startswith(f"SUMMARY run={out} step={rows[-1]['step']} cfid=")
+    assert [s["epoch"] for s in scored] == [1, 2]
+    for s, row in zip(scored, rows):
+        assert sum(s["class_histogram"]) == 200 and len(s["intra_cfid"]) == 10
+        assert s["cfid"] == pytest.approx(float(row["cfid"]), abs=0.01)  # the same samples as the run's
+    assert "d_dropout: saved 0.3, now 0.1" in refused("class_balance.py", out, "--set", "d_dropout=0.1")
+    assert "holds no checkpoints" in refused("class_balance.py", tmp_path)
+
 
 def test_time_to_quality_decays_the_learning_rates_as_train_does(tmp_path):
     """--set lr_decay=true: the rates fall over the second half of the run's --epochs, as in
