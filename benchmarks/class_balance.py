@@ -17,13 +17,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from time_to_quality import LATENTS_SEED, N_SAMPLES, Recipe, check_same_settings, parse_overrides  # noqa: E402
+from time_to_quality import (  # noqa: E402
+    LATENTS_SEED,
+    N_SAMPLES,
+    Recipe,
+    check_same_settings,
+    parse_overrides,
+    run_checkpoint,
+)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a time_to_quality.py --recipe gan_tf --out folder")
-    parser.add_argument("--seed", type=int, default=None, help="the run's --seed (default: its own)")
     parser.add_argument("--epochs", type=float, default=None, help="the run's --epochs (lr_decay runs only)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="the run's --set")
     args = parser.parse_args(argv)
@@ -31,11 +37,10 @@ def main(argv=None):
         sys.exit(f"error: {args.run} holds no checkpoints; give a time_to_quality.py --out folder")
     saved = json.loads((args.run / "settings.json").read_text())
     samples, limit = saved.get("samples", N_SAMPLES), saved.get("limit")  # as the run scored them
-    seed = saved.get("seed", 0) if args.seed is None else args.seed
+    seed = saved.get("seed", 0)
 
     importlib.import_module("gan_tf")  # before TensorFlow: oneDNN's CPU kernels, as the run had them
     import numpy as np
-    import tensorflow as tf
 
     from gan_tf import data
     from gan_tf.metrics import Evaluator
@@ -51,23 +56,21 @@ def main(argv=None):
     print("real test split, class counts:", real.tolist())
 
     evaluator = Evaluator("mnist")
-    step = tf.Variable(0, dtype=tf.int64, trainable=False)
-    seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    checkpoint = tf.train.Checkpoint(step=step, train_seconds=seconds, **recipe.objects)
-    manager = tf.train.CheckpointManager(checkpoint, str(args.run / "checkpoints"), max_to_keep=2)
+    checkpoint, manager = run_checkpoint(recipe, args.run)
     for path in manager.checkpoints:
         checkpoint.restore(path).assert_existing_objects_matched()
+        step = int(checkpoint.step.numpy())
         scores = evaluator.evaluate(generate(recipe.sampler(), samples, seed=LATENTS_SEED))
         print(json.dumps({
-            "run": str(args.run), "settings": overrides, "seed": seed, "step": int(step.numpy()),
-            "epoch": round(int(step.numpy()) / recipe.steps_per_epoch, 3),
+            "run": str(args.run), "settings": overrides, "seed": seed, "step": step,
+            "epoch": round(step / recipe.steps_per_epoch, 3),
             **{k: round(scores[k], 3) for k in ("cfid", "precision", "recall", "density", "coverage")},
             "class_histogram": scores["class_histogram"],
             "intra_cfid": [round(v, 1) for v in scores["intra_cfid"]],
             "intra_cfid_mean": round(scores["intra_cfid_mean"], 2)}), flush=True)
     # The last checkpoint's mix: each class's share of the samples over its share of the test split
     share = np.array(scores["class_histogram"]) / samples / (real / real.sum())
-    print(f"SUMMARY run={args.run} step={int(step.numpy())} cfid={scores['cfid']:.2f} "
+    print(f"SUMMARY run={args.run} step={step} cfid={scores['cfid']:.2f} "
           f"least_drawn={share.argmin()}@{share.min():.2f}x most_drawn={share.argmax()}@{share.max():.2f}x")
 
 

@@ -141,6 +141,17 @@ class Recipe:
         return sampling_generator(self.checkpoint)
 
 
+def run_checkpoint(recipe, out):
+    """A run's saved state in OUT/checkpoints: its step, its training seconds and the recipe's
+    networks and optimisers, the last two evaluations kept. Returns (checkpoint, manager)."""
+    import tensorflow as tf
+
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64, trainable=False),
+                                     train_seconds=tf.Variable(0.0, dtype=tf.float64, trainable=False),
+                                     **recipe.objects)
+    return checkpoint, tf.train.CheckpointManager(checkpoint, str(out / "checkpoints"), max_to_keep=2)
+
+
 def check_same_settings(path, settings):
     """Refuse to resume a run under other settings (e.g. one trained in float32 before bfloat16
     became this machine's choice): the curve would mix two recipes."""
@@ -180,7 +191,6 @@ def main(argv=None):
     # TensorFlow itself (its defaults); a learner's gan_tf script imports gan_tf, which turns on
     # oneDNN's CPU kernels on x86 (gan_tf/__init__.py).
     importlib.import_module("tensorflow" if args.recipe == "tutorial" else "gan_tf")
-    import tensorflow as tf
 
     from gan_tf import data, hardware
     from gan_tf.metrics import Evaluator
@@ -195,14 +205,11 @@ def main(argv=None):
     evaluator = Evaluator("mnist")  # trains and caches the classifier on first use
     recipe = Recipe(args.recipe, images, overrides, args.seed, args.epochs)
 
-    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    seconds_var = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    checkpoint = tf.train.Checkpoint(step=step_var, train_seconds=seconds_var, **recipe.objects)
-    manager = tf.train.CheckpointManager(checkpoint, str(args.out / "checkpoints"), max_to_keep=2)
+    checkpoint, manager = run_checkpoint(recipe, args.out)
     if manager.latest_checkpoint:
         check_same_settings(args.out / "settings.json", recipe.settings)
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    step, train_seconds = int(step_var.numpy()), float(seconds_var.numpy())
+    step, train_seconds = int(checkpoint.step.numpy()), float(checkpoint.train_seconds.numpy())
     curve_path = args.out / "curve.csv"
     rows = []
     if step and curve_path.exists():
@@ -241,8 +248,8 @@ def main(argv=None):
             writer.writeheader()
             writer.writerows(rows)
         tmp.replace(curve_path)
-        step_var.assign(step)
-        seconds_var.assign(train_seconds)
+        checkpoint.step.assign(step)
+        checkpoint.train_seconds.assign(train_seconds)
         manager.save(checkpoint_number=step)
         print(f"step {step:6d}  epoch {row['epoch']:6.2f}  {train_seconds:8.1f} s  cFID {row['cfid']:8.2f}"
               f"  IS {row['inception_score']:.2f}  P {row['precision']:.3f}  R {row['recall']:.3f}"
